@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ehrbench.datasets.base import Dataset, DatasetError, PreparedDataset, prepare, split_frame
+from ehrbench.datasets.base import Constraint, Dataset, DatasetError, PreparedDataset, prepare, split_frame
 from ehrbench.datasets.rhc import RHC
 
 #: Environment variable that names the eICU-CRD folder when no ``--eicu-dir`` is given.
@@ -38,6 +38,7 @@ def get_dataset(name: str, eicu_dir: str | os.PathLike | None = None) -> Dataset
 
 
 __all__ = [
+    "Constraint",
     "DATASET_NAMES",
     "EICU_DIR_VARIABLE",
     "Dataset",

@@ -32,6 +32,14 @@ SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
 SPLIT_SEED = 20250601
 
 
+@dataclass(frozen=True)
+class Constraint:
+    """A logical rule between columns, stated in words for prompts; ``columns`` are the ones it names."""
+
+    text: str
+    columns: tuple[str, ...]
+
+
 class DatasetError(RuntimeError):
     """A dataset could not be found or read; the message says which file and what to do."""
 
@@ -54,6 +62,8 @@ class Dataset(ABC):
     access: AccessClass = "open"
     #: Columns of the loaded frame that are identifiers, never features.
     id_columns: tuple[str, ...] = ()
+    #: What the rows are, as prompts name it: "ICU stays from ...".
+    title: str = "a clinical dataset"
 
     @abstractmethod
     def load_frame(self) -> pd.DataFrame:
@@ -70,6 +80,10 @@ class Dataset(ABC):
     def units(self) -> dict[str, str]:
         """Return the unit of each numeric column, shown in prompts."""
         return {}
+
+    def constraints(self) -> list[Constraint]:
+        """Return the logical rules between columns that the schema-constrained prompt states."""
+        return []
 
     def fingerprint(self) -> str:
         """Return a short digest that changes whenever the loaded data changes."""

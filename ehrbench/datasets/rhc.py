@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ehrbench.datasets.base import Dataset, DatasetError
+from ehrbench.datasets.base import Constraint, Dataset, DatasetError
 from ehrbench.schema import ColumnKind
 
 _DESCRIPTIONS = {
@@ -104,6 +104,15 @@ _UNITS = {
     "urin1": "mL",
 }
 
+_CONSTRAINTS = (
+    Constraint("surv2md1 is a probability between 0 and 1", ("surv2md1",)),
+    Constraint("adld3p is a whole number from 0 to 7", ("adld3p",)),
+    Constraint("cat2, when present, differs from cat1", ("cat1", "cat2")),
+    Constraint("ca is Yes or Metastatic exactly when malighx = 1 (a history of solid tumor)", ("ca", "malighx")),
+    Constraint("a higher aps1 goes with a lower surv2md1", ("aps1", "surv2md1")),
+    Constraint("ph1 lies between 6.5 and 8.0", ("ph1",)),
+)
+
 _YES_VALUES = {"Yes": 1.0, "No": 0.0, "RHC": 1.0, "No RHC": 0.0}
 
 
@@ -115,6 +124,7 @@ class RHC(Dataset):
     site_column = None
     group_columns = ("race", "sex")
     access = "open"
+    title = "the SUPPORT right heart catheterization study (critically ill adults in US ICUs)"
 
     def __init__(self) -> None:
         self._frame: pd.DataFrame | None = None
@@ -135,6 +145,9 @@ class RHC(Dataset):
 
     def units(self) -> dict[str, str]:
         return dict(_UNITS)
+
+    def constraints(self) -> list[Constraint]:
+        return list(_CONSTRAINTS)
 
 
 def _load() -> tuple[pd.DataFrame, dict[str, ColumnKind]]:

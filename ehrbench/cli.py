@@ -1,0 +1,120 @@
+"""The ``ehrbench`` command: record cassettes, list datasets, print reports."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from ehrbench.datasets import DATASET_NAMES, DatasetError, get_dataset, prepare
+from ehrbench.features import build_subsets, parse_feature_set_size
+from ehrbench.prompts import STRATEGIES, get_strategy
+from ehrbench.providers import ModelConfigError, ProviderError, load_models, select_models
+
+logger = logging.getLogger("ehrbench")
+
+DEFAULT_MODELS_FILE = Path("benchmarks/models.toml")
+DEFAULT_CASSETTES = Path("cassettes")
+
+
+def _split(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ehrbench", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    record = commands.add_parser("record", help="record the cassettes that are missing, with a live model")
+    record.add_argument("--dataset", choices=DATASET_NAMES, default="rhc", help="dataset to prompt with")
+    record.add_argument("--eicu-dir", help="eICU-CRD folder (default: $EHRBENCH_EICU_DIR)")
+    record.add_argument("--models", type=_split, help="comma-separated model names (default: all configured)")
+    record.add_argument("--models-file", type=Path, default=DEFAULT_MODELS_FILE, help="model list (TOML)")
+    record.add_argument(
+        "--strategies", type=_split, default=list(STRATEGIES), help=f"comma-separated, from {list(STRATEGIES)}"
+    )
+    record.add_argument("--feature-sets", type=_split, default=["5", "10", "20"], help="sizes such as 5,10,20,all")
+    record.add_argument("--rows", type=int, nargs="+", default=[100], help="sample sizes (rows per case)")
+    record.add_argument("--replicates", type=int, default=1, help="replicates per case, numbered from 0")
+    record.add_argument("--cassettes", type=Path, default=DEFAULT_CASSETTES, help="cassette folder")
+
+    datasets = commands.add_parser("datasets", help="list the datasets with their size, label rate and access class")
+    datasets.add_argument("--eicu-dir", help="eICU-CRD folder (default: $EHRBENCH_EICU_DIR)")
+
+    report = commands.add_parser("report", help="print a stored leaderboard")
+    report.add_argument("path", type=Path, nargs="?", default=Path("results/leaderboard.json"))
+    report.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown")
+    return parser
+
+
+def run_record(args: argparse.Namespace) -> int:
+    from ehrbench.recording import LLMCase, collect_completions
+
+    models = select_models(load_models(args.models_file), args.models)
+    strategies = [get_strategy(name) for name in args.strategies]
+    sizes = [parse_feature_set_size(size) for size in args.feature_sets]
+    prepared = prepare(get_dataset(args.dataset, args.eicu_dir))
+    subsets = build_subsets(prepared, sizes)
+
+    cases = [
+        LLMCase(prepared, model, strategy, subset, rows, replicate)
+        for model in models
+        for strategy in strategies
+        for subset in subsets
+        for rows in args.rows
+        for replicate in range(args.replicates)
+    ]
+    for number, case in enumerate(cases, start=1):
+        started = time.perf_counter()
+        answers = collect_completions(case, "record", args.cassettes)
+        tokens = sum(completion.output_tokens or 0 for _, completion in answers)
+        logger.info(
+            "[%d/%d] %s %s: %d requests, %d output tokens, %.1f s",
+            number, len(cases), case.key.model, case.key.slug, len(answers), tokens, time.perf_counter() - started,
+        )
+    return 0
+
+
+def run_datasets(args: argparse.Namespace) -> int:
+    for name in DATASET_NAMES:
+        try:
+            prepared = prepare(get_dataset(name, args.eicu_dir))
+        except DatasetError as error:
+            print(f"{name}: not available ({error})")
+            continue
+        dataset = prepared.dataset
+        rows = len(prepared.train) + len(prepared.reference) + len(prepared.test)
+        rate = float(prepared.train[dataset.label].mean())
+        print(
+            f"{name}: {rows} rows, {len(prepared.schema.feature_names)} features, label {dataset.label!r} "
+            f"(training rate {rate:.3f}), access {dataset.access}, site column {dataset.site_column}"
+        )
+    return 0
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from ehrbench.report.leaderboard import Leaderboard
+    from ehrbench.report.render import render
+
+    board = Leaderboard.load(args.path)
+    sys.stdout.write(render(board, args.format))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose or args.command == "record" else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handlers = {"record": run_record, "datasets": run_datasets, "report": run_report}
+    try:
+        return handlers[args.command](args)
+    except (DatasetError, ModelConfigError, ProviderError, ValueError) as error:
+        print(f"ehrbench {args.command}: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

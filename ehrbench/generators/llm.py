@@ -1,0 +1,33 @@
+"""The LLM generator: a case's answers, replayed or recorded, parsed into valid rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ehrbench.generators.base import GenerationResult
+from ehrbench.parsing import validate_answers
+from ehrbench.recording import LLMCase, RecordMode, collect_completions
+
+
+def generate_llm(case: LLMCase, mode: RecordMode, cassette_root: Path, training_keys: frozenset) -> GenerationResult:
+    """Generate the rows of ``case`` and keep the valid ones with a validity record."""
+    answers = collect_completions(case, mode, cassette_root)
+    schema = answers[0][0].schema
+    synthetic, validity = validate_answers(
+        [(completion.text, prompt.rows_requested) for prompt, completion in answers], schema, training_keys
+    )
+    return GenerationResult(
+        generator=case.model.name,
+        strategy=case.strategy.name,
+        schema=schema,
+        synthetic=synthetic,
+        validity=validity,
+        requests=len(answers),
+        input_tokens=_total(completion.input_tokens for _, completion in answers),
+        output_tokens=_total(completion.output_tokens for _, completion in answers),
+    )
+
+
+def _total(counts) -> int | None:
+    counts = list(counts)
+    return None if any(count is None for count in counts) else sum(counts)

@@ -1,0 +1,43 @@
+"""Reference generators without an LLM: the ceiling and the floor of every criterion.
+
+- ``real-holdout`` returns rows of the reference part, real rows no prompt ever showed: a
+  perfect generator could do no better.
+- ``independent-marginals`` samples each column on its own from the training part: it keeps
+  every marginal and destroys every relation between columns.
+
+Their rows are real values, so they are all counted valid.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ehrbench.datasets import PreparedDataset
+from ehrbench.generators.base import GenerationResult
+from ehrbench.parsing import ValidityRecord
+from ehrbench.schema import TableSchema, coerce_frame
+
+REFERENCE_GENERATORS = ("real-holdout", "independent-marginals")
+
+
+def generate_reference(
+    name: str, prepared: PreparedDataset, schema: TableSchema, rows: int, replicate: int
+) -> GenerationResult:
+    """Return ``rows`` rows of ``schema`` from the reference generator ``name``."""
+    if name not in REFERENCE_GENERATORS:
+        raise ValueError(f"reference generator {name!r} is unknown; choose one of {list(REFERENCE_GENERATORS)}")
+    rng = np.random.default_rng([rows, replicate, REFERENCE_GENERATORS.index(name)])
+
+    if name == "real-holdout":
+        pool = prepared.reference
+        index = rng.choice(len(pool), size=rows, replace=rows > len(pool))
+        frame = pool.iloc[index].reset_index(drop=True)
+    else:
+        train = prepared.train
+        columns = {column: train[column].to_numpy()[rng.integers(0, len(train), size=rows)] for column in schema.names}
+        frame = pd.DataFrame(columns)
+
+    synthetic = coerce_frame(frame, schema)
+    validity = ValidityRecord(requested=rows, answers=0, failed_answers=0, parsed=rows, valid=rows)
+    return GenerationResult(generator=name, strategy="none", schema=schema, synthetic=synthetic, validity=validity)

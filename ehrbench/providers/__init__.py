@@ -1,0 +1,22 @@
+"""LLM providers and the model list."""
+
+from ehrbench.providers.config import ModelConfig, ModelConfigError, load_models, select_models
+from ehrbench.providers.openai_compatible import (
+    Completion,
+    OpenAICompatibleProvider,
+    ProviderError,
+    is_loopback,
+    resolve_api_key,
+)
+
+__all__ = [
+    "Completion",
+    "ModelConfig",
+    "ModelConfigError",
+    "OpenAICompatibleProvider",
+    "ProviderError",
+    "is_loopback",
+    "load_models",
+    "resolve_api_key",
+    "select_models",
+]

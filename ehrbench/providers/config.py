@@ -1,0 +1,114 @@
+"""The model list: one TOML file, one table per model.
+
+Example entry::
+
+    [models.smollm2-135m-instruct]
+    provider = "openai-compatible"
+    model = "smollm2-135m-instruct"          # model id sent to the endpoint
+    base_url = "http://127.0.0.1:8765/v1"
+    api_key_env = ""                          # no key needed on a local server
+    structured_output = "json_object_schema"  # llama.cpp / vLLM style; "json_schema" for OpenAI; "none" asks for CSV
+    row_layout = "array"                      # records as arrays in column order; "object" is the default
+    rows_per_request = 10
+    temperature = 0.7
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Literal
+
+StructuredOutput = Literal["json_schema", "json_object_schema", "none"]
+RowLayout = Literal["object", "array"]
+
+PROVIDERS = ("openai-compatible",)
+STRUCTURED_OUTPUT_FORMS = ("json_schema", "json_object_schema", "none")
+ROW_LAYOUTS = ("object", "array")
+
+
+class ModelConfigError(ValueError):
+    """The model list is missing, malformed, or does not name a requested model."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One model entry.
+
+    ``structured_output`` selects how rows are requested: ``json_schema`` is OpenAI's structured
+    outputs form, ``json_object_schema`` is ``{"type": "json_object", "schema": ...}`` as the
+    llama.cpp server and vLLM accept it, and ``none`` asks for CSV in plain text.
+    ``row_layout`` ``array`` asks for each JSON record as an array in column order, which
+    needs about a third of the tokens of ``object`` and so suits slow local models.
+    ``max_output_tokens`` of None lets the endpoint stop at its own limit.
+    """
+
+    name: str
+    provider: str = "openai-compatible"
+    model: str = ""
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    structured_output: StructuredOutput = "json_schema"
+    row_layout: RowLayout = "object"
+    rows_per_request: int = 20
+    temperature: float = 0.7
+    max_output_tokens: int | None = None
+    timeout_seconds: float = 600.0
+
+    def __post_init__(self) -> None:
+        if self.provider not in PROVIDERS:
+            raise ModelConfigError(f"model {self.name!r}: provider {self.provider!r} is unknown; use one of {PROVIDERS}")
+        if self.structured_output not in STRUCTURED_OUTPUT_FORMS:
+            raise ModelConfigError(
+                f"model {self.name!r}: structured_output {self.structured_output!r} is invalid; "
+                f"use one of {STRUCTURED_OUTPUT_FORMS}"
+            )
+        if self.row_layout not in ROW_LAYOUTS:
+            raise ModelConfigError(
+                f"model {self.name!r}: row_layout {self.row_layout!r} is invalid; use one of {ROW_LAYOUTS}"
+            )
+        if self.rows_per_request < 1:
+            raise ModelConfigError(f"model {self.name!r}: rows_per_request must be at least 1, got {self.rows_per_request}")
+        if not self.model:
+            object.__setattr__(self, "model", self.name)
+
+    @property
+    def output_format(self) -> str:
+        """Return the prompt output format: ``csv``, ``json`` or ``json-arrays``."""
+        if self.structured_output == "none":
+            return "csv"
+        return "json-arrays" if self.row_layout == "array" else "json"
+
+
+def load_models(path: str | Path) -> dict[str, ModelConfig]:
+    """Read every ``[models.NAME]`` table of the TOML file at ``path``."""
+    path = Path(path)
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelConfigError(f"model list {path} not found; pass --models-file or create it") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ModelConfigError(f"model list {path} is not valid TOML: {error}") from None
+
+    tables = document.get("models")
+    if not isinstance(tables, dict) or not tables:
+        raise ModelConfigError(f"model list {path} has no [models.NAME] tables")
+    allowed = {field.name for field in fields(ModelConfig)} - {"name"}
+    models = {}
+    for name, table in tables.items():
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            raise ModelConfigError(f"model {name!r} in {path}: unknown keys {unknown}; allowed keys are {sorted(allowed)}")
+        models[name] = ModelConfig(name=name, **table)
+    return models
+
+
+def select_models(models: dict[str, ModelConfig], names: list[str] | None) -> list[ModelConfig]:
+    """Return the models called ``names`` (all when None), or raise naming the configured ones."""
+    if not names:
+        return list(models.values())
+    unknown = [name for name in names if name not in models]
+    if unknown:
+        raise ModelConfigError(f"--models: unknown model(s) {unknown}; configured models are {sorted(models)}")
+    return [models[name] for name in names]

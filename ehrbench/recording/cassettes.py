@@ -1,0 +1,113 @@
+"""Cassette names and the vcrpy configuration of replay and recording.
+
+One cassette holds every request of one benchmark case, named from the case's values:
+``cassettes/<dataset>/<model>/<strategy>-k<size>-n<rows>-r<replicate>.yaml``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import vcr
+import yaml
+
+from ehrbench.recording.redaction import RequestRedactor, digest_matcher, redact_response
+
+logger = logging.getLogger(__name__)
+
+RecordMode = Literal["replay", "record"]
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass(frozen=True)
+class CaseKey:
+    """The values that name one benchmark case and its cassette."""
+
+    dataset: str
+    model: str
+    strategy: str
+    feature_set: str
+    rows: int
+    replicate: int
+
+    @property
+    def slug(self) -> str:
+        return f"{self.strategy}-{self.feature_set}-n{self.rows}-r{self.replicate}"
+
+    def cassette_path(self, root: Path) -> Path:
+        """Return the cassette file of this case below ``root``."""
+        return Path(root) / _safe(self.dataset) / _safe(self.model) / f"{_safe(self.slug)}.yaml"
+
+
+def _safe(part: str) -> str:
+    return _SAFE_NAME.sub("_", part)
+
+
+class CassetteMissing(LookupError):
+    """Replay was asked for a case that has no cassette."""
+
+
+class CassetteMismatch(AssertionError):
+    """A request of a replayed case matches no request stored in its cassette."""
+
+
+def build_vcr(mode: RecordMode, redactor: RequestRedactor) -> vcr.VCR:
+    """Return a VCR that replays only (``replay``) or also records missing requests (``record``).
+
+    In replay mode vcrpy raises on any request it cannot answer from the cassette, so nothing
+    reaches the network.
+    """
+    recorder = vcr.VCR(
+        record_mode="none" if mode == "replay" else "new_episodes",
+        match_on=("method", "path", "body_digest"),
+        before_record_request=redactor,
+        before_record_response=redact_response,
+        decode_compressed_response=True,
+    )
+    recorder.register_matcher("body_digest", digest_matcher)
+    return recorder
+
+
+def stored_request_bodies(path: Path) -> list[str]:
+    """Return the canonical redacted request bodies stored in the cassette at ``path``."""
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    bodies = []
+    for interaction in document.get("interactions", []):
+        body = interaction.get("request", {}).get("body")
+        bodies.append(body.decode("utf-8") if isinstance(body, bytes) else str(body or ""))
+    return bodies
+
+
+def explain_mismatch(path: Path, live_redacted_body: str, max_lines: int = 40) -> str:
+    """Describe how the live request differs from the closest request stored at ``path``."""
+    stored = stored_request_bodies(path)
+    if not stored:
+        return f"cassette {path} holds no requests"
+    if live_redacted_body in stored:
+        return (
+            f"cassette {path}: the request text equals a stored one, but its real-data values "
+            "(redacted in the cassette) differ: the dataset, its split, the feature ranking or "
+            "the example rows changed since recording"
+        )
+    live_lines = _pretty(live_redacted_body)
+    closest = max(stored, key=lambda body: difflib.SequenceMatcher(None, _pretty(body), live_lines).ratio())
+    diff = list(difflib.unified_diff(_pretty(closest), live_lines, "recorded", "current", lineterm="", n=1))
+    shown = "\n".join(diff[:max_lines])
+    more = f"\n... {len(diff) - max_lines} more diff lines" if len(diff) > max_lines else ""
+    return f"cassette {path}: no stored request matches; closest recorded request vs current:\n{shown}{more}"
+
+
+def _pretty(body: str) -> list[str]:
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return body.splitlines()
+    lines = json.dumps(document, sort_keys=True, indent=1, ensure_ascii=False).splitlines()
+    return [part for line in lines for part in line.split("\\n")]

@@ -1,0 +1,150 @@
+"""Keep real values and secrets out of cassettes, and match requests on a digest of their body.
+
+Every request passes through :class:`RequestRedactor` before vcrpy stores it or looks it up:
+
+1. the body is parsed as JSON and written in canonical form (sorted keys, compact separators),
+   so an SDK that reorders keys still matches;
+2. the SHA-256 digest of that canonical, unredacted body goes into the header
+   :data:`DIGEST_HEADER`, which is what requests are matched on;
+3. each message's text is swapped for its redacted copy; a message that was not registered
+   raises :class:`RedactionError`, so nothing unknown is ever written;
+4. every header except the content type and the digest is dropped, which removes API keys,
+   organisation ids, cookies and client fingerprints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass, field
+
+logger = logging.getLogger(__name__)
+
+#: Request header that carries the digest of the unredacted canonical body.
+DIGEST_HEADER = "x-ehrbench-body-digest"
+
+#: Request headers written to cassettes; every other request header is dropped.
+KEPT_REQUEST_HEADERS = ("content-type", DIGEST_HEADER)
+
+#: Response headers never written to cassettes.
+SECRET_RESPONSE_HEADERS = (
+    "set-cookie",
+    "cookie",
+    "openai-organization",
+    "openai-project",
+    "anthropic-organization-id",
+    "authorization",
+    "x-api-key",
+    "api-key",
+)
+
+
+class RedactionError(RuntimeError):
+    """A request carried text that was not registered for redaction; it was not recorded."""
+
+
+def canonical_json(body: bytes | str | None) -> str:
+    """Return ``body`` parsed as JSON and dumped with sorted keys; non-JSON bodies are returned as text."""
+    if body is None:
+        return ""
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    try:
+        return json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except ValueError:
+        return text
+
+
+def body_digest(canonical: str) -> str:
+    """Return the SHA-256 hex digest of a canonical body, prefixed with the algorithm."""
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class RequestRedactor:
+    """The vcrpy ``before_record_request`` hook of one recording session.
+
+    ``register(text, redacted)`` declares the stored form of a message text before the request
+    that carries it is sent. ``last_redacted_body`` keeps the canonical redacted body of the last
+    request seen, to explain a replay mismatch.
+    """
+
+    replacements: dict[str, str] = field(default_factory=dict)
+    last_redacted_body: str = ""
+
+    def register(self, text: str, redacted: str) -> None:
+        self.replacements[text] = redacted
+
+    def __call__(self, request):
+        # vcrpy filters a request once more before each lookup; a filtered request already
+        # carries its digest and must be left as it is.
+        if _header(request, DIGEST_HEADER):
+            return request
+        canonical = canonical_json(request.body)
+        digest = body_digest(canonical)
+        redacted = self.redact_body(canonical)
+        self.last_redacted_body = redacted
+
+        request.body = redacted.encode("utf-8")
+        kept = {name: value for name, value in request.headers.items() if name.lower() in KEPT_REQUEST_HEADERS}
+        kept[DIGEST_HEADER] = digest
+        request.headers = kept
+        return request
+
+    def redact_body(self, canonical: str) -> str:
+        """Return the canonical body with every message text replaced by its registered copy."""
+        try:
+            document = json.loads(canonical)
+        except ValueError:
+            raise RedactionError("request body is not JSON, so it cannot be checked for real values") from None
+        for message in document.get("messages", []) if isinstance(document, dict) else []:
+            message["content"] = self._redact_content(message.get("content"))
+        return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def _redact_content(self, content):
+        if isinstance(content, str):
+            if content not in self.replacements:
+                raise RedactionError(
+                    f"a message text of {len(content)} characters was not registered for "
+                    "redaction, so the request was neither recorded nor matched"
+                )
+            return self.replacements[content]
+        if isinstance(content, list):
+            return [self._redact_part(part) for part in content]
+        return content
+
+    def _redact_part(self, part):
+        if isinstance(part, dict) and isinstance(part.get("text"), str):
+            return {**part, "text": self._redact_content(part["text"])}
+        return part
+
+
+def redact_response(response: dict) -> dict | None:
+    """Drop secret headers from a response before vcrpy stores it (``before_record_response``).
+
+    Error responses (HTTP 400 and above) return None, so vcrpy does not store them and the
+    next recording run asks again instead of replaying the failure forever.
+    """
+    status = response.get("status", {}).get("code", 200)
+    if status >= 400:
+        logger.warning("not recording an HTTP %s response", status)
+        return None
+    headers = response.get("headers", {})
+    response["headers"] = {
+        name: value for name, value in headers.items() if name.lower() not in SECRET_RESPONSE_HEADERS
+    }
+    return response
+
+
+def digest_matcher(live, stored) -> None:
+    """vcrpy matcher: the two requests carry the same body digest (raises AssertionError if not)."""
+    live_digest = _header(live, DIGEST_HEADER)
+    stored_digest = _header(stored, DIGEST_HEADER)
+    assert live_digest and live_digest == stored_digest, f"body digest {live_digest} != {stored_digest}"
+
+
+def _header(request, name: str) -> str | None:
+    for key, value in request.headers.items():
+        if key.lower() == name:
+            return value[0] if isinstance(value, list) else value
+    return None
