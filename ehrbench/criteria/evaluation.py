@@ -1,0 +1,68 @@
+"""Score one generated table on every criterion's metric.
+
+Fidelity metrics compare the synthetic rows with the real test part. Utility trains XGBoost on
+the synthetic rows (TSTR) and on the real training part (TRTR), tests both on the real test
+part, and reports the gaps TRTR - TSTR (positive when synthetic training is worse).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ehrbench.datasets import PreparedDataset
+from ehrbench.generators.base import GenerationResult
+from ehrbench.metrics import FIDELITY_METRICS, MetricResult, UtilityResult, fit_and_score
+
+#: Seed of every utility model and bootstrap.
+UTILITY_SEED = 0
+
+
+@dataclass
+class Evaluator:
+    """Scores generated tables of one prepared dataset; caches TRTR per column set."""
+
+    prepared: PreparedDataset
+    n_bootstrap: int = 200
+    _trtr: dict[tuple[str, ...], UtilityResult] = field(default_factory=dict)
+
+    def trtr(self, columns: tuple[str, ...]) -> UtilityResult:
+        """Return TRTR for ``columns``: trained on the real training part, tested on the test part."""
+        if columns not in self._trtr:
+            schema = self.prepared.schema.select(list(columns))
+            self._trtr[columns] = fit_and_score(
+                self.prepared.train[schema.names], self.prepared.test, schema, UTILITY_SEED, self.n_bootstrap
+            )
+        return self._trtr[columns]
+
+    def evaluate(self, generation: GenerationResult) -> dict[str, MetricResult]:
+        """Return every metric of ``generation`` by criterion name."""
+        schema = generation.schema
+        real = self.prepared.test[schema.names]
+        results = {"validity_rate": _validity_result(generation)}
+        for metric in FIDELITY_METRICS:
+            results[metric.name] = metric().compute(real, generation.synthetic, schema)
+
+        tstr = fit_and_score(generation.synthetic, real, schema, UTILITY_SEED, self.n_bootstrap)
+        trtr = self.trtr(tuple(schema.feature_names))
+        results.update(
+            tstr_auroc=tstr.auroc,
+            tstr_auprc=tstr.auprc,
+            trtr_auroc=trtr.auroc,
+            trtr_auprc=trtr.auprc,
+            auroc_gap=_gap("auroc_gap", trtr.auroc, tstr.auroc),
+            auprc_gap=_gap("auprc_gap", trtr.auprc, tstr.auprc),
+        )
+        return results
+
+
+def _validity_result(generation: GenerationResult) -> MetricResult:
+    validity = generation.validity
+    return MetricResult("validity_rate", validity.rate, details=validity.to_dict())
+
+
+def _gap(name: str, real: MetricResult, synthetic: MetricResult) -> MetricResult:
+    if real.value is None:
+        return MetricResult(name, None, reason=f"TRTR could not be scored: {real.reason}")
+    if synthetic.value is None:
+        return MetricResult(name, None, reason=f"TSTR could not be scored: {synthetic.reason}")
+    return MetricResult(name, real.value - synthetic.value, details={"trtr": real.value, "tstr": synthetic.value})
