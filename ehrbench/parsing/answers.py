@@ -1,0 +1,111 @@
+"""Recover row records from the text of one LLM answer.
+
+A prompt requests a batch of rows either as JSON ``{"rows": [{"<column>": value, ...}, ...]}``
+(structured output) or as CSV with a header row. Answers also arrive as a bare JSON list, a list
+of lists in column order, JSON lines, JSON or CSV inside code fences with prose around them,
+JSON cut off by the token limit, Markdown tables, refusals or empty strings.
+
+:func:`parse_answer` never raises on a ``str`` answer. It scans the text a bounded number of
+times, so its run time grows linearly with the answer length. JSON values are decoded with
+:mod:`json`, and CSV lines with :mod:`csv`, never with regular expressions on values. Checking
+the recovered records against a schema is the job of :mod:`ehrbench.parsing.validity`.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ehrbench.parsing._csv_rows import collect_csv
+from ehrbench.parsing._json_rows import collect_json
+from ehrbench.parsing._records import RowCollector
+
+logger = logging.getLogger(__name__)
+
+FORMAT_JSON = "json"
+FORMAT_CSV = "csv"
+FORMAT_NONE = "none"
+
+FAILURE_EMPTY = "empty answer"
+FAILURE_REFUSAL = "refusal"
+FAILURE_NO_ROWS = "no JSON or CSV rows found"
+FAILURE_UNREADABLE = "no complete row could be read"
+
+_REFUSAL = re.compile(
+    r"\b(?:i'm sorry|i am sorry|i apologi[sz]e|i can't|i cannot|i can not|i'm unable|"
+    r"i am unable|i won't|i will not|as an ai)\b"
+)
+#: Number of leading characters searched for a refusal phrase.
+_REFUSAL_WINDOW = 400
+
+
+@dataclass(frozen=True)
+class ParsedAnswer:
+    """Row records recovered from one answer.
+
+    ``records`` holds one dict per recovered row, in answer order. Keys are spelled as the model
+    wrote them with surrounding whitespace stripped, except that all keys of a record keep their
+    original spelling when stripping would merge two of them. Values are decoded JSON values or
+    stripped CSV strings. ``format`` is ``"json"``, ``"csv"`` or ``"none"``.
+    ``unparseable_fragments`` counts row-like pieces that could not be read (a truncated last
+    object, an invalid object, a list of the wrong length, a CSV line with the wrong field count).
+    ``failure`` is empty when at least one record was recovered, and otherwise one of the
+    ``FAILURE_*`` reasons of this module.
+    """
+
+    records: list[dict[str, object]]
+    format: str
+    unparseable_fragments: int
+    failure: str
+
+
+def parse_answer(text: str, columns: Sequence[str]) -> ParsedAnswer:
+    """Parse the rows of one answer requested with the schema column names ``columns``.
+
+    JSON is tried first: every JSON object or array in the text that can start a row or a list
+    of rows is decoded, and the complete rows inside truncated or invalid JSON are recovered one
+    by one. When no JSON row is found, CSV tables are read, each starting at a header line that
+    names at least two of ``columns`` (case-insensitive) and of which at least half of the fields
+    are known columns. Lists are mapped to ``columns`` by position, or to a header list that
+    precedes them in the same array. Raises TypeError or ValueError only for invalid arguments.
+    """
+    _check_arguments(text, columns)
+    if not text.strip():
+        return ParsedAnswer([], FORMAT_NONE, 0, FAILURE_EMPTY)
+
+    json_rows = RowCollector(columns)
+    collect_json(text, json_rows)
+    if json_rows.records:
+        return ParsedAnswer(json_rows.records, FORMAT_JSON, json_rows.unparseable, "")
+
+    csv_rows = RowCollector(columns)
+    collect_csv(text, csv_rows)
+    if csv_rows.records:
+        return ParsedAnswer(csv_rows.records, FORMAT_CSV, csv_rows.unparseable, "")
+
+    if json_rows.unparseable:
+        result = ParsedAnswer([], FORMAT_JSON, json_rows.unparseable, FAILURE_UNREADABLE)
+    elif csv_rows.unparseable:
+        result = ParsedAnswer([], FORMAT_CSV, csv_rows.unparseable, FAILURE_UNREADABLE)
+    elif _REFUSAL.search(text[:_REFUSAL_WINDOW].lower().replace("\u2019", "'")):
+        result = ParsedAnswer([], FORMAT_NONE, 0, FAILURE_REFUSAL)
+    else:
+        result = ParsedAnswer([], FORMAT_NONE, 0, FAILURE_NO_ROWS)
+    logger.debug("answer of %d characters gave no row: %s", len(text), result.failure)
+    return result
+
+
+def _check_arguments(text: object, columns: object) -> None:
+    if not isinstance(text, str):
+        raise TypeError(f"text: expected the answer text as str, got {type(text).__name__}")
+    if isinstance(columns, str) or not isinstance(columns, Sequence):
+        raise TypeError(f"columns: expected a list of column names, got {columns!r}")
+    if not columns:
+        raise ValueError("columns: the list is empty; pass the schema column names")
+    bad = [name for name in columns if not isinstance(name, str)]
+    if bad:
+        raise TypeError(f"columns: column names must be str, got {bad!r}")
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"columns: duplicate names in {list(columns)!r}")

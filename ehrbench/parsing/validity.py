@@ -1,0 +1,380 @@
+"""Check parsed row records against a table schema and count every rejected row.
+
+A record is valid when its keys name exactly the schema columns and every value fits its
+column. Each rejected record gets exactly one reason, the first of :data:`REJECTION_REASONS`
+that applies, so the counts of one batch add up to the number of rejected records. Fragments
+of an answer that could not be parsed into a record at all are counted as
+:data:`UNPARSEABLE` by :func:`validate_answers`.
+
+Value rules, per column kind:
+
+- ``numeric``: an int, a float or a numeric string such as ``"12.5"``, within the column's
+  [minimum, maximum] observed on the training part. NaN or infinity given as a number, or as
+  the strings ``"inf"`` and ``"infinity"`` with any sign, is out of range.
+- ``binary``: 0 or 1 as a number or numeric string, a bool, or the strings ``"true"`` and
+  ``"false"`` in any case.
+- ``categorical``: one of the column's categories, matched exactly after stripping spaces, then
+  case-insensitively, and stored in the canonical spelling. Numbers are compared as their str
+  form, with whole floats also as the int form (``2.0`` matches ``"2"``).
+
+In every column, None, an empty string and the strings ``na``, ``n/a``, ``nan``, ``null`` and
+``none`` (any case) are missing values, which are allowed. A categorical column checks its
+categories before these strings, so a category named ``"None"`` is kept.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from numbers import Integral
+
+import numpy as np
+import pandas as pd
+
+from ehrbench.parsing._values import (
+    SIGNIFICANT_DIGITS,
+    CategoryLookup,
+    category_key,
+    number_key,
+    read_binary,
+    read_category,
+    read_numeric,
+    value_key,
+)
+from ehrbench.parsing.answers import parse_answer
+from ehrbench.parsing.reasons import (
+    EXACT_COPY,
+    EXTRA_COLUMN,
+    MISSING_COLUMN,
+    OUT_OF_RANGE,
+    REJECTION_REASONS,
+    UNKNOWN_CATEGORY,
+    UNPARSEABLE,
+    WRONG_TYPE,
+)
+from ehrbench.schema import TableSchema, coerce_frame
+
+__all__ = [
+    "EXACT_COPY",
+    "EXTRA_COLUMN",
+    "MISSING_COLUMN",
+    "OUT_OF_RANGE",
+    "REJECTION_REASONS",
+    "SIGNIFICANT_DIGITS",
+    "UNKNOWN_CATEGORY",
+    "UNPARSEABLE",
+    "WRONG_TYPE",
+    "ValidationOutcome",
+    "ValidityRecord",
+    "training_row_keys",
+    "validate_answers",
+    "validate_records",
+]
+
+logger = logging.getLogger(__name__)
+
+_VALUE_REASONS = (WRONG_TYPE, OUT_OF_RANGE, UNKNOWN_CATEGORY)
+
+
+@dataclass(frozen=True)
+class ValidationOutcome:
+    """Valid rows of a batch of records and the count of rejected records per reason.
+
+    ``rows`` has the schema columns in schema order, the dtypes of :mod:`ehrbench.schema` and
+    a fresh 0..n-1 index, and keeps the order of the records.
+    """
+
+    rows: pd.DataFrame
+    rejections: Counter
+
+
+def training_row_keys(train: pd.DataFrame, schema: TableSchema) -> frozenset[tuple]:
+    """Return the normalised key of every row of ``train`` over the schema columns.
+
+    A key is a tuple in schema column order: numbers rounded to :data:`SIGNIFICANT_DIGITS`
+    significant digits, categories as str, missing values as None. :func:`validate_records`
+    rejects a record whose key is in this set as an exact copy.
+    """
+    if not isinstance(train, pd.DataFrame):
+        raise TypeError(f"train: expected a pandas DataFrame, got {type(train).__name__}")
+    absent = [name for name in schema.names if name not in train.columns]
+    if absent:
+        raise KeyError(f"train: the frame lacks the schema columns {absent}")
+
+    normalised = []
+    for column in schema.columns:
+        if column.kind == "categorical":
+            normalised.append([category_key(value) for value in train[column.name]])
+        else:
+            values = pd.to_numeric(train[column.name], errors="coerce")
+            values = values.to_numpy(dtype=float, na_value=np.nan)
+            normalised.append([number_key(value) for value in values])
+    return frozenset(zip(*normalised))
+
+
+def validate_records(
+    records: Sequence[Mapping[str, object]], schema: TableSchema, training_keys: frozenset[tuple]
+) -> ValidationOutcome:
+    """Split ``records`` into valid rows and rejection counts, as described in the module.
+
+    Keys match schema column names case-insensitively and without surrounding spaces. A second
+    key that maps to an already matched column counts as an extra column.
+    """
+    if isinstance(records, (str, bytes)) or not isinstance(records, Sequence):
+        raise TypeError(f"records: expected a list of dicts, got {type(records).__name__}")
+    for position, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise TypeError(f"records: item {position} is a {type(record).__name__}, not a dict")
+
+    key_lookup = _KeyLookup(schema)
+    categories = {column.name: CategoryLookup(column) for column in schema.columns}
+    rejections: Counter = Counter()
+    valid = []
+    for record in records:
+        reason, row = _validate_record(record, schema, key_lookup, categories, training_keys)
+        if reason:
+            rejections[reason] += 1
+        else:
+            valid.append(row)
+
+    rows = coerce_frame(pd.DataFrame(valid, columns=schema.names), schema)
+    return ValidationOutcome(rows, rejections)
+
+
+class _KeyLookup:
+    """Lookup of the schema column name of a record key, ignoring surrounding spaces and case."""
+
+    def __init__(self, schema: TableSchema) -> None:
+        self.exact = set(schema.names)
+        folded = Counter(name.lower() for name in schema.names)
+        # Names that differ only in case can be matched exactly but not case-insensitively.
+        self.folded = {name.lower(): name for name in schema.names if folded[name.lower()] == 1}
+
+    def __call__(self, key: object) -> str | None:
+        name = str(key).strip()
+        if name in self.exact:
+            return name
+        return self.folded.get(name.lower())
+
+
+def _validate_record(
+    record: Mapping[str, object],
+    schema: TableSchema,
+    key_lookup: _KeyLookup,
+    categories: dict[str, CategoryLookup],
+    training_keys: frozenset[tuple],
+) -> tuple[str, None] | tuple[None, dict[str, object]]:
+    """Return the rejection reason of ``record``, or None and the converted row."""
+    mapped: dict[str, object] = {}
+    has_extra_key = False
+    for key, value in record.items():
+        name = key_lookup(key)
+        if name is None or name in mapped:
+            has_extra_key = True
+        else:
+            mapped[name] = value
+    if len(mapped) < len(schema.columns):
+        return MISSING_COLUMN, None
+    if has_extra_key:
+        return EXTRA_COLUMN, None
+
+    row: dict[str, object] = {}
+    reasons = set()
+    for column in schema.columns:
+        value = mapped[column.name]
+        if column.kind == "categorical":
+            reason, row[column.name] = read_category(value, categories[column.name])
+        elif column.kind == "binary":
+            reason, row[column.name] = read_binary(value)
+        else:
+            reason, row[column.name] = read_numeric(value, column)
+        if reason:
+            reasons.add(reason)
+    for reason in _VALUE_REASONS:
+        if reason in reasons:
+            return reason, None
+
+    key = tuple(value_key(row[column.name], column) for column in schema.columns)
+    if key in training_keys:
+        return EXACT_COPY, None
+    return None, row
+
+
+@dataclass
+class ValidityRecord:
+    """Counts of requested, parsed and valid rows over one or more answers.
+
+    ``failed_answers`` counts answers with no parsed row, and ``failures`` counts them per
+    :class:`~ehrbench.parsing.answers.ParsedAnswer` failure reason. ``rejections`` counts
+    rejected records and unparseable fragments per reason of :data:`REJECTION_REASONS`, so
+    ``valid`` plus the rejections other than ``unparseable`` equals ``parsed``.
+    """
+
+    requested: int = 0
+    answers: int = 0
+    failed_answers: int = 0
+    parsed: int = 0
+    valid: int = 0
+    rejections: Counter = field(default_factory=Counter)
+    failures: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        for name in ("requested", "answers", "failed_answers", "parsed", "valid"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}: expected a non-negative int, got {value!r}")
+        if self.failed_answers > self.answers:
+            raise ValueError(
+                f"failed_answers: {self.failed_answers} exceeds answers {self.answers}"
+            )
+        if self.valid > self.parsed:
+            raise ValueError(f"valid: {self.valid} exceeds parsed {self.parsed}")
+        self.rejections = _checked_counts("rejections", self.rejections, REJECTION_REASONS)
+        self.failures = _checked_counts("failures", self.failures, None)
+
+    @property
+    def shortfall(self) -> int:
+        """Requested rows that were never parsed, at least 0."""
+        return max(self.requested - self.parsed, 0)
+
+    @property
+    def rate(self) -> float:
+        """Valid rows per requested row, in [0, 1] and higher is better.
+
+        Valid rows beyond the requested number do not count. The rate is 0.0 when no row was
+        requested.
+        """
+        if self.requested == 0:
+            return 0.0
+        return min(self.valid, self.requested) / self.requested
+
+    def merge(self, other: ValidityRecord) -> ValidityRecord:
+        """Return a new record with the counts of ``self`` and ``other`` summed."""
+        if not isinstance(other, ValidityRecord):
+            raise TypeError(f"other: expected a ValidityRecord, got {type(other).__name__}")
+        return ValidityRecord(
+            requested=self.requested + other.requested,
+            answers=self.answers + other.answers,
+            failed_answers=self.failed_answers + other.failed_answers,
+            parsed=self.parsed + other.parsed,
+            valid=self.valid + other.valid,
+            rejections=self.rejections + other.rejections,
+            failures=self.failures + other.failures,
+        )
+
+    def to_dict(self) -> dict[str, object]:
+        """Return the counts, ``shortfall`` and ``rate`` as JSON-ready values.
+
+        ``rejections`` lists every reason of :data:`REJECTION_REASONS`, zeros included.
+        """
+        return {
+            "requested": self.requested,
+            "answers": self.answers,
+            "failed_answers": self.failed_answers,
+            "parsed": self.parsed,
+            "valid": self.valid,
+            "shortfall": self.shortfall,
+            "rate": self.rate,
+            "rejections": {reason: self.rejections[reason] for reason in REJECTION_REASONS},
+            "failures": dict(sorted(self.failures.items())),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, object]) -> ValidityRecord:
+        """Rebuild a record from :meth:`to_dict` output, recomputing ``shortfall`` and ``rate``."""
+        if not isinstance(data, Mapping):
+            raise TypeError(f"data: expected a dict, got {type(data).__name__}")
+        counts = ("requested", "answers", "failed_answers", "parsed", "valid")
+        known = {*counts, "shortfall", "rate", "rejections", "failures"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"data: unknown keys {unknown}; expected keys among {sorted(known)}")
+        absent = [name for name in counts if name not in data]
+        if absent:
+            raise ValueError(f"data: missing keys {absent}")
+        return cls(
+            **{name: data[name] for name in counts},
+            rejections=Counter(data.get("rejections", {})),
+            failures=Counter(data.get("failures", {})),
+        )
+
+
+def _checked_counts(name: str, counts: object, allowed: tuple[str, ...] | None) -> Counter:
+    if not isinstance(counts, Mapping):
+        raise TypeError(
+            f"{name}: expected a mapping of reason to count, got {type(counts).__name__}"
+        )
+    for reason, count in counts.items():
+        if allowed is not None and reason not in allowed:
+            raise ValueError(
+                f"{name}: unknown reason {reason!r}; known reasons are {list(allowed)}"
+            )
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(
+                f"{name}: count of {reason!r} must be a non-negative int, got {count!r}"
+            )
+    return Counter({reason: count for reason, count in counts.items() if count})
+
+
+def validate_answers(
+    answers: Sequence[tuple[str, int]], schema: TableSchema, training_keys: frozenset[tuple]
+) -> tuple[pd.DataFrame, ValidityRecord]:
+    """Parse and validate each ``(answer text, rows requested)`` pair.
+
+    Returns the valid rows of all answers concatenated in answer order (schema columns, fresh
+    index) and the summed :class:`ValidityRecord`.
+    """
+    if isinstance(answers, (str, bytes)) or not isinstance(answers, Sequence):
+        raise TypeError(
+            f"answers: expected a list of (text, requested) pairs, got {type(answers).__name__}"
+        )
+    for position, pair in enumerate(answers):
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise TypeError(f"answers: item {position} is {pair!r}, not a (text, requested) pair")
+        text, requested = pair
+        if not isinstance(text, str):
+            raise TypeError(
+                f"answers: text of item {position} is a {type(text).__name__}, not a str"
+            )
+        if isinstance(requested, bool) or not isinstance(requested, Integral) or requested < 0:
+            raise ValueError(
+                f"answers: rows requested in item {position} must be a non-negative int, "
+                f"got {requested!r}"
+            )
+
+    total = ValidityRecord()
+    frames = []
+    for text, requested in answers:
+        requested = int(requested)
+        parsed = parse_answer(text, schema.names)
+        outcome = validate_records(parsed.records, schema, training_keys)
+        rejections = outcome.rejections + Counter({UNPARSEABLE: parsed.unparseable_fragments})
+        total = total.merge(
+            ValidityRecord(
+                requested=requested,
+                answers=1,
+                failed_answers=0 if parsed.records else 1,
+                parsed=len(parsed.records),
+                valid=len(outcome.rows),
+                rejections=rejections,
+                failures=Counter({parsed.failure: 1} if parsed.failure else {}),
+            )
+        )
+        if len(outcome.rows):
+            frames.append(outcome.rows)
+
+    if frames:
+        rows = coerce_frame(pd.concat(frames, ignore_index=True), schema)
+    else:
+        rows = coerce_frame(pd.DataFrame(columns=schema.names), schema)
+    logger.info(
+        "validated %d answers: %d valid rows of %d requested, %d parsed, rejections %s",
+        total.answers,
+        total.valid,
+        total.requested,
+        total.parsed,
+        dict(total.rejections),
+    )
+    return rows, total
