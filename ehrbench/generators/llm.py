@@ -5,14 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from ehrbench.generators.base import GenerationResult
-from ehrbench.parsing import validate_answers
+from ehrbench.parsing import training_row_keys, validate_answers
 from ehrbench.recording import LLMCase, RecordMode, collect_completions
 
 
-def generate_llm(case: LLMCase, mode: RecordMode, cassette_root: Path, training_keys: frozenset) -> GenerationResult:
-    """Generate the rows of ``case`` and keep the valid ones with a validity record."""
+def generate_llm(case: LLMCase, mode: RecordMode, cassette_root: Path) -> GenerationResult:
+    """Generate the rows of ``case`` and keep the valid ones with a validity record.
+
+    A row that copies a training row exactly is rejected, as are rows that break the schema.
+    """
     answers = collect_completions(case, mode, cassette_root)
     schema = answers[0][0].schema
+    training_keys = training_row_keys(case.prepared.train, schema)
     synthetic, validity = validate_answers(
         [(completion.text, prompt.rows_requested) for prompt, completion in answers], schema, training_keys
     )

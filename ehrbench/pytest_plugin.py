@@ -1,0 +1,210 @@
+"""The ehrbench pytest plugin: benchmark options, the case grid, criteria checks, the leaderboard.
+
+Registered through the ``pytest11`` entry point, so it is active in every pytest run of an
+environment where ehrbench is installed; it does nothing until a test requests ``bench_case``.
+Test modules in ``benchmarks/`` request ``judge`` and call ``judge("criterion_name")``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from ehrbench import __version__
+from ehrbench.criteria import Threshold, Verdict, load_thresholds
+from ehrbench.datasets import resolve_eicu_dir
+from ehrbench.providers import load_models, select_models
+from ehrbench.recording import CassetteMismatch, CassetteMissing
+from ehrbench.report import Entry, Leaderboard, compare, render_markdown
+from ehrbench.runner import BenchCase, BenchmarkRunner, GridOptions, build_grid
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_STRATEGIES = "naive,schema,conditional,group"
+DEFAULT_FEATURE_SETS = "5,10,20"
+
+
+def _split(value: str | None) -> list[str]:
+    return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ehrbench", "ehrbench synthetic EHR benchmark")
+    group.addoption("--datasets", help="comma-separated datasets (default: rhc, plus eicu when its folder is set)")
+    group.addoption("--eicu-dir", help="eICU-CRD folder (default: $EHRBENCH_EICU_DIR)")
+    group.addoption("--models", help="comma-separated model names from the model list (default: all)")
+    group.addoption("--models-file", help="model list in TOML (default: benchmarks/models.toml under the rootdir)")
+    group.addoption("--strategies", default=DEFAULT_STRATEGIES, help=f"comma-separated (default: {DEFAULT_STRATEGIES})")
+    group.addoption(
+        "--feature-sets", default=DEFAULT_FEATURE_SETS, help=f"feature-set sizes, e.g. 5,10,15,20,all (default: {DEFAULT_FEATURE_SETS})"
+    )
+    group.addoption("--rows", default="100", help="comma-separated sample sizes in rows per case (default: 100)")
+    group.addoption("--replicates", type=int, default=1, help="replicates per case (default: 1)")
+    group.addoption("--no-references", action="store_true", help="leave out the real-holdout and independent-marginals rows")
+    group.addoption("--cassettes", help="cassette folder (default: cassettes under the rootdir)")
+    group.addoption("--record", action="store_true", help="record missing cassettes with the live model (needs its key or server)")
+    group.addoption("--thresholds", help="thresholds file in TOML (default: the packaged one)")
+    group.addoption("--leaderboard-dir", default="results", help="folder for leaderboard.md, .json and .csv (default: results)")
+    group.addoption("--report-only", action="store_true", help="record failed criteria in the leaderboard but exit 0")
+    group.addoption("--compare-leaderboard", help="fail unless the run reproduces this leaderboard JSON exactly")
+
+
+@dataclass
+class BenchmarkSession:
+    """The plugin's state for one pytest session."""
+
+    config: pytest.Config
+    board: Leaderboard = field(default_factory=Leaderboard)
+    differences: list[str] = field(default_factory=list)
+    _runner: BenchmarkRunner | None = None
+    _thresholds: dict[str, Threshold] | None = None
+    _grid: list[BenchCase] | None = None
+
+    def path_option(self, name: str, default: str) -> Path:
+        value = self.config.getoption(name)
+        return Path(value) if value else self.config.rootpath / default
+
+    @property
+    def thresholds(self) -> dict[str, Threshold]:
+        if self._thresholds is None:
+            self._thresholds = load_thresholds(self.config.getoption("thresholds"))
+        return self._thresholds
+
+    @property
+    def runner(self) -> BenchmarkRunner:
+        if self._runner is None:
+            models = load_models(self.path_option("models_file", "benchmarks/models.toml"))
+            self._runner = BenchmarkRunner(
+                models=models,
+                mode="record" if self.config.getoption("record") else "replay",
+                cassette_root=self.path_option("cassettes", "cassettes"),
+                eicu_dir=self.config.getoption("eicu_dir"),
+            )
+        return self._runner
+
+    def grid(self) -> list[BenchCase]:
+        if self._grid is None:
+            option = self.config.getoption
+            datasets = _split(option("datasets")) or ["rhc"] + (["eicu"] if resolve_eicu_dir(option("eicu_dir")) else [])
+            options = GridOptions(
+                datasets=tuple(datasets),
+                models=tuple(select_models(self.runner.models, _split(option("models")))),
+                strategies=tuple(_split(option("strategies"))),
+                feature_sets=tuple(_split(option("feature_sets"))),
+                rows=tuple(int(value) for value in _split(option("rows"))),
+                replicates=option("replicates"),
+                references=not option("no_references"),
+            )
+            self._grid = build_grid(options)
+            self.board.meta = {
+                "ehrbench": __version__,
+                "datasets": datasets,
+                "strategies": list(options.strategies),
+                "criteria": list(self.thresholds),
+            }
+        return self._grid
+
+    def judge(self, case: BenchCase, criterion: str) -> Verdict:
+        """Score ``criterion`` on ``case``, add it to the leaderboard and return the verdict."""
+        threshold = self.thresholds.get(criterion)
+        if threshold is None:
+            raise KeyError(f"criterion {criterion!r} has no threshold; known criteria are {sorted(self.thresholds)}")
+        result = self.runner.outcome(case).metrics[criterion]
+        verdict = Verdict(threshold, result)
+        self.board.add(
+            Entry(
+                dataset=case.dataset,
+                generator=case.generator,
+                strategy=case.strategy,
+                feature_set=case.feature_set,
+                rows=case.rows,
+                replicate=case.replicate,
+                criterion=criterion,
+                value=result.value,
+                passed=verdict.passed,
+                threshold=threshold.threshold,
+                goal=threshold.goal,
+                low=result.low,
+                high=result.high,
+                reason=result.reason,
+            )
+        )
+        return verdict
+
+
+SESSION_KEY = pytest.StashKey[BenchmarkSession]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[SESSION_KEY] = BenchmarkSession(config)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "bench_case" in metafunc.fixturenames:
+        grid = metafunc.config.stash[SESSION_KEY].grid()
+        metafunc.parametrize("bench_case", grid, ids=[case.id for case in grid])
+
+
+@pytest.fixture
+def bench_outcome(request: pytest.FixtureRequest, bench_case: BenchCase):
+    """The generated and scored case; skips when its cassette is missing."""
+    session = request.config.stash[SESSION_KEY]
+    try:
+        return session.runner.outcome(bench_case)
+    except CassetteMissing as error:
+        pytest.skip(str(error))
+    except CassetteMismatch as error:
+        pytest.fail(str(error), pytrace=False)
+
+
+@pytest.fixture
+def judge(request: pytest.FixtureRequest, bench_case: BenchCase, bench_outcome):
+    """A function ``judge(criterion)`` that scores, records and asserts one criterion."""
+    session = request.config.stash[SESSION_KEY]
+    report_only = request.config.getoption("report_only")
+
+    def check(criterion: str) -> Verdict:
+        verdict = session.judge(bench_case, criterion)
+        if not verdict.passed and not report_only:
+            pytest.fail(verdict.message, pytrace=False)
+        return verdict
+
+    return check
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(SESSION_KEY, None)
+    if state is None or not state.board.entries:
+        return
+    folder = Path(session.config.getoption("leaderboard_dir"))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "leaderboard.json").write_text(state.board.to_json(), encoding="utf-8")
+    (folder / "leaderboard.csv").write_text(state.board.to_csv(), encoding="utf-8")
+    (folder / "leaderboard.md").write_text(render_markdown(state.board), encoding="utf-8")
+
+    expected_path = session.config.getoption("compare_leaderboard")
+    if expected_path:
+        state.differences = compare(state.board, Leaderboard.load(expected_path))
+        if state.differences:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(SESSION_KEY, None)
+    if state is None or not state.board.entries:
+        return
+    terminalreporter.section("ehrbench leaderboard")
+    terminalreporter.write(render_markdown(state.board))
+    folder = Path(config.getoption("leaderboard_dir"))
+    terminalreporter.write_line(f"Leaderboard written to {folder}/leaderboard.md, .json and .csv")
+
+    expected_path = config.getoption("compare_leaderboard")
+    if expected_path and state.differences:
+        terminalreporter.section("leaderboard differs from " + expected_path, red=True)
+        for line in state.differences:
+            terminalreporter.write_line(line)
+    elif expected_path:
+        terminalreporter.write_line(f"Leaderboard equals {expected_path}.")

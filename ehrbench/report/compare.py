@@ -1,0 +1,54 @@
+"""Compare a run's leaderboard with a committed one; a replay must reproduce it exactly."""
+
+from __future__ import annotations
+
+import math
+
+from ehrbench.report.leaderboard import Entry, Leaderboard
+
+#: Relative tolerance of value comparisons; replays are deterministic, so this only absorbs
+#: the last bits of float formatting.
+RELATIVE_TOLERANCE = 1e-9
+
+
+def compare(current: Leaderboard, expected: Leaderboard) -> list[str]:
+    """Return one line per difference, for the datasets present in ``current``.
+
+    Entries of datasets the current run did not include are ignored, so a run without the
+    eICU folder can still be compared with a leaderboard that has eICU rows.
+    """
+    datasets = set(current.datasets)
+    now = {entry.key: entry for entry in current.entries}
+    before = {entry.key: entry for entry in expected.entries if entry.dataset in datasets}
+
+    differences = []
+    for key in sorted(set(before) - set(now), key=str):
+        differences.append(f"missing from this run: {_name(key)}")
+    for key in sorted(set(now) - set(before), key=str):
+        differences.append(f"not in the committed leaderboard: {_name(key)}")
+    for key in sorted(set(now) & set(before), key=str):
+        difference = _difference(now[key], before[key])
+        if difference:
+            differences.append(f"{_name(key)}: {difference}")
+    return differences
+
+
+def _difference(now: Entry, before: Entry) -> str:
+    if not _close(now.value, before.value):
+        return f"value {before.value!r} -> {now.value!r}"
+    if now.passed != before.passed:
+        return f"passed {before.passed} -> {now.passed}"
+    if now.threshold != before.threshold:
+        return f"threshold {before.threshold} -> {now.threshold}"
+    return ""
+
+
+def _close(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    return math.isclose(a, b, rel_tol=RELATIVE_TOLERANCE, abs_tol=1e-12)
+
+
+def _name(key: tuple) -> str:
+    dataset, generator, strategy, feature_set, rows, replicate, criterion = key
+    return f"{dataset}/{generator}/{strategy}/{feature_set}/n{rows}/r{replicate} {criterion}"

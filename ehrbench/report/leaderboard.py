@@ -1,0 +1,92 @@
+"""The leaderboard's data: one entry per (case, criterion), stored as JSON or CSV.
+
+Display lives in :mod:`ehrbench.report.render`; this module only holds and stores results.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One criterion judged on one benchmark case.
+
+    ``value`` is None when the criterion could not be scored (``reason`` says why); ``low`` and
+    ``high`` bound a 95% interval where the metric has one.
+    """
+
+    dataset: str
+    generator: str
+    strategy: str
+    feature_set: str
+    rows: int
+    replicate: int
+    criterion: str
+    value: float | None
+    passed: bool
+    threshold: float
+    goal: str
+    low: float | None = None
+    high: float | None = None
+    reason: str = ""
+
+    @property
+    def key(self) -> tuple:
+        """Return what identifies the entry across runs: everything but the outcome."""
+        return (self.dataset, self.generator, self.strategy, self.feature_set, self.rows, self.replicate, self.criterion)
+
+
+ENTRY_FIELDS = tuple(field_.name for field_ in fields(Entry))
+
+
+@dataclass
+class Leaderboard:
+    """All entries of a run plus run facts (``meta``: package version, datasets, grid)."""
+
+    entries: list[Entry] = field(default_factory=list)
+    meta: dict = field(default_factory=dict)
+
+    def add(self, entry: Entry) -> None:
+        self.entries.append(entry)
+
+    @property
+    def datasets(self) -> list[str]:
+        return sorted({entry.dataset for entry in self.entries})
+
+    def sorted_entries(self) -> list[Entry]:
+        return sorted(self.entries, key=lambda entry: tuple(str(part) for part in entry.key))
+
+    def to_json(self) -> str:
+        document = {"meta": self.meta, "entries": [asdict(entry) for entry in self.sorted_entries()]}
+        return json.dumps(document, indent=1, sort_keys=True) + "\n"
+
+    def to_csv(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=ENTRY_FIELDS, lineterminator="\n")
+        writer.writeheader()
+        for entry in self.sorted_entries():
+            writer.writerow(asdict(entry))
+        return buffer.getvalue()
+
+    @classmethod
+    def from_json(cls, text: str, source: str = "leaderboard") -> Leaderboard:
+        try:
+            document = json.loads(text)
+            entries = [Entry(**item) for item in document["entries"]]
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{source} is not a leaderboard JSON written by ehrbench: {error}") from None
+        return cls(entries, document.get("meta", {}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Leaderboard:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise FileNotFoundError(f"leaderboard {path} not found; run 'pytest benchmarks/' to write one") from None
+        return cls.from_json(text, str(path))

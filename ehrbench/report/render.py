@@ -1,0 +1,104 @@
+"""Render a leaderboard for people: Markdown tables, one per dataset and sample size.
+
+Rows are generator and strategy; columns are criteria by feature-set size; a cell holds the
+value (the mean over replicates, with the standard deviation when there are several) and a
+mark: ``✓`` when every replicate passed, ``✗`` otherwise.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+
+from ehrbench.report.leaderboard import Entry, Leaderboard
+
+#: Reference generators come first, in this order.
+REFERENCE_ORDER = ("real-holdout", "independent-marginals")
+STRATEGY_ORDER = ("none", "naive", "schema", "conditional", "group")
+
+
+def render(board: Leaderboard, output_format: str = "markdown") -> str:
+    """Return ``board`` as ``markdown``, ``csv`` or ``json`` text."""
+    if output_format == "csv":
+        return board.to_csv()
+    if output_format == "json":
+        return board.to_json()
+    if output_format != "markdown":
+        raise ValueError(f"output_format {output_format!r} is invalid; use markdown, csv or json")
+    return render_markdown(board)
+
+
+def render_markdown(board: Leaderboard) -> str:
+    """Return one Markdown table per (dataset, sample size), separated by headings.
+
+    Criteria columns follow ``board.meta["criteria"]`` (the thresholds file order); criteria
+    not listed there come after it, by name.
+    """
+    groups: dict[tuple[str, int], list[Entry]] = defaultdict(list)
+    for entry in board.entries:
+        groups[(entry.dataset, entry.rows)].append(entry)
+    if not groups:
+        return "The leaderboard is empty: no benchmark case ran.\n"
+    order = board.meta.get("criteria", [])
+    sections = [_table(dataset, rows, entries, order) for (dataset, rows), entries in sorted(groups.items())]
+    return "\n".join(sections)
+
+
+def _table(dataset: str, rows: int, entries: list[Entry], order: list[str]) -> str:
+    present = set(entry.criterion for entry in entries)
+    criteria = [name for name in order if name in present]
+    criteria += sorted(present - set(criteria))
+    feature_sets = sorted({entry.feature_set for entry in entries}, key=_feature_set_order)
+    columns = [(criterion, feature_set) for criterion in criteria for feature_set in feature_sets]
+    cells: dict[tuple, list[Entry]] = defaultdict(list)
+    for entry in entries:
+        cells[(entry.generator, entry.strategy, entry.criterion, entry.feature_set)].append(entry)
+    row_keys = sorted({(entry.generator, entry.strategy) for entry in entries}, key=_row_order)
+
+    header = ["generator", "strategy", "passed"] + [f"{criterion} {feature_set}" for criterion, feature_set in columns]
+    lines = [f"### {dataset}, {rows} rows per case", "", _line(header), _line(["---"] * len(header))]
+    for generator, strategy in row_keys:
+        row_entries = [entry for entry in entries if (entry.generator, entry.strategy) == (generator, strategy)]
+        passed = sum(entry.passed for entry in row_entries)
+        cells_text = [_cell(cells.get((generator, strategy, criterion, feature_set), [])) for criterion, feature_set in columns]
+        lines.append(_line([generator, strategy, f"{passed}/{len(row_entries)}"] + cells_text))
+    thresholds = {entry.criterion: entry for entry in entries}
+    lines.append("")
+    lines.append("Thresholds: " + ", ".join(_threshold(thresholds[criterion]) for criterion in criteria) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(entries: list[Entry]) -> str:
+    if not entries:
+        return ""
+    values = [entry.value for entry in entries if entry.value is not None]
+    mark = "✓" if all(entry.passed for entry in entries) else "✗"
+    if not values:
+        return f"n/a {mark}"
+    text = f"{statistics.fmean(values):.3f}"
+    if len(values) > 1:
+        text += f" ± {statistics.stdev(values):.3f}"
+    if len(values) < len(entries):
+        text += f" ({len(entries) - len(values)} n/a)"
+    return f"{text} {mark}"
+
+
+def _threshold(entry: Entry) -> str:
+    sign = ">=" if entry.goal == "maximize" else "<="
+    return f"{entry.criterion} {sign} {entry.threshold:g}"
+
+
+def _line(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def _feature_set_order(label: str) -> tuple[int, int]:
+    size = label.removeprefix("k")
+    return (1, 0) if size == "all" else (0, int(size)) if size.isdigit() else (2, 0)
+
+
+def _row_order(key: tuple[str, str]) -> tuple:
+    generator, strategy = key
+    reference = REFERENCE_ORDER.index(generator) if generator in REFERENCE_ORDER else len(REFERENCE_ORDER)
+    strategy_rank = STRATEGY_ORDER.index(strategy) if strategy in STRATEGY_ORDER else len(STRATEGY_ORDER)
+    return (reference, generator, strategy_rank, strategy)
