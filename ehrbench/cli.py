@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
+
+import openai
 
 from ehrbench.datasets import DATASET_NAMES, DatasetError, get_dataset, prepare
 from ehrbench.features import build_subsets, parse_feature_set_size
 from ehrbench.prompts import STRATEGIES, get_strategy
 from ehrbench.providers import ModelConfigError, ProviderError, load_models, select_models
+from ehrbench.recording import CassetteError, CassetteMismatch, RecordingError, RedactionError
 
 logger = logging.getLogger("ehrbench")
 
@@ -50,9 +54,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stop_on_sigterm(signum, frame) -> None:
+    # Raising here unwinds the open cassette context, so vcrpy writes the batches answered so far.
+    raise SystemExit(128 + signum)
+
+
 def run_record(args: argparse.Namespace) -> int:
     from ehrbench.recording import LLMCase, collect_completions
 
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     models = select_models(load_models(args.models_file), args.models)
     strategies = [get_strategy(name) for name in args.strategies]
     sizes = [parse_feature_set_size(size) for size in args.feature_sets]
@@ -108,10 +118,27 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose or args.command == "record" else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # vcrpy logs every stored response at INFO; the per-batch lines of ehrbench are enough.
+    logging.getLogger("vcr").setLevel(logging.WARNING)
     handlers = {"record": run_record, "datasets": run_datasets, "report": run_report}
     try:
         return handlers[args.command](args)
-    except (DatasetError, ModelConfigError, ProviderError, ValueError) as error:
+    except openai.APIError as error:
+        request = getattr(error, "request", None)
+        where = f" ({request.method} {request.url})" if request is not None else ""
+        print(f"ehrbench {args.command}: the model endpoint failed{where}: {error}", file=sys.stderr)
+        return 2
+    except (
+        DatasetError,
+        ModelConfigError,
+        ProviderError,
+        CassetteMismatch,
+        CassetteError,
+        RecordingError,
+        RedactionError,
+        FileNotFoundError,
+        ValueError,
+    ) as error:
         print(f"ehrbench {args.command}: {error}", file=sys.stderr)
         return 2
 

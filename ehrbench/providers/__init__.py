@@ -5,6 +5,7 @@ from ehrbench.providers.openai_compatible import (
     Completion,
     OpenAICompatibleProvider,
     ProviderError,
+    check_egress,
     is_loopback,
     resolve_api_key,
 )
@@ -15,6 +16,7 @@ __all__ = [
     "ModelConfigError",
     "OpenAICompatibleProvider",
     "ProviderError",
+    "check_egress",
     "is_loopback",
     "load_models",
     "resolve_api_key",

@@ -42,6 +42,8 @@ class ModelConfig:
     ``row_layout`` ``array`` asks for each JSON record as an array in column order, which
     needs about a third of the tokens of ``object`` and so suits slow local models.
     ``max_output_tokens`` of None lets the endpoint stop at its own limit.
+    ``declared_compliant`` states that the endpoint keeps no data, trains on no input and has
+    no human review, which allows credentialed data to be sent to it.
     """
 
     name: str
@@ -55,8 +57,10 @@ class ModelConfig:
     temperature: float = 0.7
     max_output_tokens: int | None = None
     timeout_seconds: float = 600.0
+    declared_compliant: bool = False
 
     def __post_init__(self) -> None:
+        self._check_types()
         if self.provider not in PROVIDERS:
             raise ModelConfigError(f"model {self.name!r}: provider {self.provider!r} is unknown; use one of {PROVIDERS}")
         if self.structured_output not in STRUCTURED_OUTPUT_FORMS:
@@ -72,6 +76,29 @@ class ModelConfig:
             raise ModelConfigError(f"model {self.name!r}: rows_per_request must be at least 1, got {self.rows_per_request}")
         if not self.model:
             object.__setattr__(self, "model", self.name)
+
+    def _check_types(self) -> None:
+        expected = {
+            "provider": (str,),
+            "model": (str,),
+            "base_url": (str, type(None)),
+            "api_key_env": (str,),
+            "structured_output": (str,),
+            "row_layout": (str,),
+            "rows_per_request": (int,),
+            "temperature": (int, float),
+            "max_output_tokens": (int, type(None)),
+            "timeout_seconds": (int, float),
+            "declared_compliant": (bool,),
+        }
+        for key, types in expected.items():
+            value = getattr(self, key)
+            wrong_bool = isinstance(value, bool) and bool not in types
+            if wrong_bool or not isinstance(value, types):
+                names = " or ".join("null" if kind is type(None) else kind.__name__ for kind in types)
+                raise ModelConfigError(f"model {self.name!r}: {key} is {value!r}; expected {names}")
+        if self.timeout_seconds <= 0:
+            raise ModelConfigError(f"model {self.name!r}: timeout_seconds must be positive, got {self.timeout_seconds}")
 
     @property
     def output_format(self) -> str:
@@ -97,10 +124,15 @@ def load_models(path: str | Path) -> dict[str, ModelConfig]:
     allowed = {field.name for field in fields(ModelConfig)} - {"name"}
     models = {}
     for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ModelConfigError(f"model {name!r} in {path}: expected a table [models.{name}], got {table!r}")
         unknown = sorted(set(table) - allowed)
         if unknown:
             raise ModelConfigError(f"model {name!r} in {path}: unknown keys {unknown}; allowed keys are {sorted(allowed)}")
-        models[name] = ModelConfig(name=name, **table)
+        try:
+            models[name] = ModelConfig(name=name, **table)
+        except ModelConfigError as error:
+            raise ModelConfigError(f"{path}: {error}") from None
     return models
 
 

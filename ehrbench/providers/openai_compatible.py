@@ -54,6 +54,26 @@ def is_loopback(url: str | None) -> bool:
         return False
 
 
+def check_egress(dataset, config: ModelConfig) -> None:
+    """Raise :class:`ProviderError` unless ``dataset``'s rows may be sent to ``config``'s endpoint.
+
+    Credentialed data (full eICU-CRD, MIMIC) may go only to an endpoint on this machine or to
+    one the model entry declares compliant (``declared_compliant = true``: no data retention,
+    no training on inputs, no human review).
+    """
+    if getattr(dataset, "access", "open") != "credentialed":
+        return
+    if is_loopback(config.base_url) or config.declared_compliant:
+        return
+    raise ProviderError(
+        f"dataset {dataset.name!r} is credentialed data and model {config.name!r} sends to "
+        f"{config.base_url or 'the provider default endpoint'}. The data use agreement forbids sharing "
+        "its rows, and PhysioNet's guidance forbids sending them to online services that retain data. "
+        "Use a local model on 127.0.0.1, or, if this endpoint keeps no data, trains on no input and "
+        "has no human review, add 'declared_compliant = true' to its entry in the model list."
+    )
+
+
 def resolve_api_key(config: ModelConfig, replay: bool) -> str:
     """Return the key to send: a placeholder in replay, else the one in ``config.api_key_env``."""
     if replay:
@@ -105,13 +125,27 @@ class OpenAICompatibleProvider:
         return arguments
 
     def complete(self, prompt: Prompt) -> Completion:
-        """Send ``prompt`` and return the first choice's text."""
+        """Send ``prompt`` and return the first choice's text.
+
+        A refusal reported in ``message.refusal`` (OpenAI structured outputs) is returned as the
+        text, so parsing counts it as a refusal. A response that is not a chat completion raises
+        :class:`ProviderError`.
+        """
         response = self.client.chat.completions.create(**self.request_arguments(prompt))
-        choice = response.choices[0]
-        usage = response.usage
+        choices = getattr(response, "choices", None)
+        if not isinstance(choices, list) or not choices:
+            raise ProviderError(f"model {self.config.name!r} returned a response without choices: {str(response)[:200]!r}")
+        message = getattr(choices[0], "message", None)
+        content = getattr(message, "content", None)
+        refusal = getattr(message, "refusal", None)
+        if content is None and isinstance(refusal, str):
+            content = refusal
+        if content is not None and not isinstance(content, str):
+            raise ProviderError(f"model {self.config.name!r} returned message content of type {type(content).__name__}, expected text")
+        usage = getattr(response, "usage", None)
         return Completion(
-            text=choice.message.content or "",
-            finish_reason=choice.finish_reason,
-            input_tokens=usage.prompt_tokens if usage else None,
-            output_tokens=usage.completion_tokens if usage else None,
+            text=content or "",
+            finish_reason=getattr(choices[0], "finish_reason", None),
+            input_tokens=getattr(usage, "prompt_tokens", None),
+            output_tokens=getattr(usage, "completion_tokens", None),
         )

@@ -1,9 +1,12 @@
 """Recording and replay of LLM answers with vcrpy, with real values and secrets redacted."""
 
 from ehrbench.recording.cassettes import (
+    RECORD_MODES,
     CaseKey,
+    CassetteError,
     CassetteMismatch,
     CassetteMissing,
+    RecordingError,
     RecordMode,
     build_vcr,
     explain_mismatch,
@@ -13,11 +16,14 @@ from ehrbench.recording.session import LLMCase, build_prompts, collect_completio
 
 __all__ = [
     "DIGEST_HEADER",
+    "RECORD_MODES",
     "CaseKey",
+    "CassetteError",
     "LLMCase",
     "CassetteMismatch",
     "CassetteMissing",
     "RecordMode",
+    "RecordingError",
     "RedactionError",
     "RequestRedactor",
     "build_vcr",

@@ -22,6 +22,7 @@ from ehrbench.recording.redaction import RequestRedactor, digest_matcher, redact
 logger = logging.getLogger(__name__)
 
 RecordMode = Literal["replay", "record"]
+RECORD_MODES = ("replay", "record")
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -56,6 +57,14 @@ class CassetteMissing(LookupError):
 
 class CassetteMismatch(AssertionError):
     """A request of a replayed case matches no request stored in its cassette."""
+
+
+class CassetteError(RuntimeError):
+    """A cassette file exists but cannot be read or holds an answer that is not a completion."""
+
+
+class RecordingError(RuntimeError):
+    """A request of a case failed while recording; the message names the case and the cassette."""
 
 
 def build_vcr(mode: RecordMode, redactor: RequestRedactor) -> vcr.VCR:

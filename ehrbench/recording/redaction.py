@@ -10,6 +10,8 @@ Every request passes through :class:`RequestRedactor` before vcrpy stores it or 
    raises :class:`RedactionError`, so nothing unknown is ever written;
 4. every header except the content type and the digest is dropped, which removes API keys,
    organisation ids, cookies and client fingerprints.
+
+Responses keep only their content type, and only successful chat completions are stored.
 """
 
 from __future__ import annotations
@@ -27,17 +29,9 @@ DIGEST_HEADER = "x-ehrbench-body-digest"
 #: Request headers written to cassettes; every other request header is dropped.
 KEPT_REQUEST_HEADERS = ("content-type", DIGEST_HEADER)
 
-#: Response headers never written to cassettes.
-SECRET_RESPONSE_HEADERS = (
-    "set-cookie",
-    "cookie",
-    "openai-organization",
-    "openai-project",
-    "anthropic-organization-id",
-    "authorization",
-    "x-api-key",
-    "api-key",
-)
+#: Response headers written to cassettes; every other response header is dropped, so a
+#: server or proxy that echoes a key or sets a cookie leaves no trace.
+KEPT_RESPONSE_HEADERS = ("content-type",)
 
 
 class RedactionError(RuntimeError):
@@ -76,9 +70,10 @@ class RequestRedactor:
         self.replacements[text] = redacted
 
     def __call__(self, request):
-        # vcrpy filters a request once more before each lookup; a filtered request already
-        # carries its digest and must be left as it is.
-        if _header(request, DIGEST_HEADER):
+        # vcrpy filters a request again before each lookup and filters stored requests when it
+        # loads a cassette; those carry a digest already and must be left as they are. A request
+        # that carries a digest but also a registered real text is redacted all the same.
+        if _header(request, DIGEST_HEADER) and not self._carries_real_text(request):
             return request
         canonical = canonical_json(request.body)
         digest = body_digest(canonical)
@@ -90,6 +85,10 @@ class RequestRedactor:
         kept[DIGEST_HEADER] = digest
         request.headers = kept
         return request
+
+    def _carries_real_text(self, request) -> bool:
+        body = request.body.decode("utf-8", errors="replace") if isinstance(request.body, bytes) else str(request.body or "")
+        return any(text in body or json.dumps(text)[1:-1] in body for text in self.replacements if text != self.replacements[text])
 
     def redact_body(self, canonical: str) -> str:
         """Return the canonical body with every message text replaced by its registered copy."""
@@ -120,20 +119,32 @@ class RequestRedactor:
 
 
 def redact_response(response: dict) -> dict | None:
-    """Drop secret headers from a response before vcrpy stores it (``before_record_response``).
+    """Keep a response fit to store, or return None so vcrpy drops it (``before_record_response``).
 
-    Error responses (HTTP 400 and above) return None, so vcrpy does not store them and the
-    next recording run asks again instead of replaying the failure forever.
+    Only a successful chat completion is kept: an error status (HTTP 400 and above) or a body
+    that is not a completion with at least one choice is dropped, so the next recording run
+    asks again instead of replaying the failure forever. Headers other than
+    :data:`KEPT_RESPONSE_HEADERS` are removed.
     """
     status = response.get("status", {}).get("code", 200)
     if status >= 400:
         logger.warning("not recording an HTTP %s response", status)
         return None
+    if not _is_completion(response.get("body", {}).get("string")):
+        logger.warning("not recording an HTTP %s response whose body is not a chat completion", status)
+        return None
     headers = response.get("headers", {})
-    response["headers"] = {
-        name: value for name, value in headers.items() if name.lower() not in SECRET_RESPONSE_HEADERS
-    }
+    response["headers"] = {name: value for name, value in headers.items() if name.lower() in KEPT_RESPONSE_HEADERS}
     return response
+
+
+def _is_completion(body: bytes | str | None) -> bool:
+    try:
+        document = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body or "")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    choices = document.get("choices") if isinstance(document, dict) else None
+    return isinstance(choices, list) and len(choices) > 0
 
 
 def digest_matcher(live, stored) -> None:
