@@ -15,9 +15,10 @@ import pytest
 
 from ehrbench import __version__
 from ehrbench.criteria import Threshold, Verdict, load_thresholds
-from ehrbench.datasets import resolve_eicu_dir
-from ehrbench.providers import load_models, select_models
-from ehrbench.recording import CassetteMismatch, CassetteMissing
+from ehrbench.datasets import DatasetError, get_dataset, resolve_eicu_dir
+from ehrbench.providers import ModelConfigError, load_models, select_models
+from ehrbench.providers import ProviderError
+from ehrbench.recording import CassetteError, CassetteMismatch, CassetteMissing, RecordingError
 from ehrbench.report import Entry, Leaderboard, compare, render_markdown
 from ehrbench.runner import BenchCase, BenchmarkRunner, GridOptions, build_grid
 
@@ -47,7 +48,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--cassettes", help="cassette folder (default: cassettes under the rootdir)")
     group.addoption("--record", action="store_true", help="record missing cassettes with the live model (needs its key or server)")
     group.addoption("--thresholds", help="thresholds file in TOML (default: the packaged one)")
-    group.addoption("--leaderboard-dir", default="results", help="folder for leaderboard.md, .json and .csv (default: results)")
+    group.addoption("--leaderboard-dir", help="folder for leaderboard.md, .json and .csv (default: results under the rootdir)")
     group.addoption("--report-only", action="store_true", help="record failed criteria in the leaderboard but exit 0")
     group.addoption("--compare-leaderboard", help="fail unless the run reproduces this leaderboard JSON exactly")
 
@@ -59,6 +60,7 @@ class BenchmarkSession:
     config: pytest.Config
     board: Leaderboard = field(default_factory=Leaderboard)
     differences: list[str] = field(default_factory=list)
+    grid_error: str = ""
     _runner: BenchmarkRunner | None = None
     _thresholds: dict[str, Threshold] | None = None
     _grid: list[BenchCase] | None = None
@@ -86,26 +88,37 @@ class BenchmarkSession:
         return self._runner
 
     def grid(self) -> list[BenchCase]:
+        """Return the case grid, or an empty one with :attr:`grid_error` set when an option is bad."""
         if self._grid is None:
-            option = self.config.getoption
-            datasets = _split(option("datasets")) or ["rhc"] + (["eicu"] if resolve_eicu_dir(option("eicu_dir")) else [])
-            options = GridOptions(
-                datasets=tuple(datasets),
-                models=tuple(select_models(self.runner.models, _split(option("models")))),
-                strategies=tuple(_split(option("strategies"))),
-                feature_sets=tuple(_split(option("feature_sets"))),
-                rows=tuple(int(value) for value in _split(option("rows"))),
-                replicates=option("replicates"),
-                references=not option("no_references"),
-            )
-            self._grid = build_grid(options)
-            self.board.meta = {
-                "ehrbench": __version__,
-                "datasets": datasets,
-                "strategies": list(options.strategies),
-                "criteria": list(self.thresholds),
-            }
+            try:
+                self._grid = self._build_grid()
+            except (DatasetError, ModelConfigError, ValueError, KeyError) as error:
+                self.grid_error = f"ehrbench: {error}"
+                self._grid = []
         return self._grid
+
+    def _build_grid(self) -> list[BenchCase]:
+        option = self.config.getoption
+        datasets = _split(option("datasets")) or ["rhc"] + (["eicu"] if resolve_eicu_dir(option("eicu_dir")) else [])
+        for name in datasets:
+            get_dataset(name, option("eicu_dir"))
+        options = GridOptions(
+            datasets=tuple(datasets),
+            models=tuple(select_models(self.runner.models, _split(option("models")))),
+            strategies=tuple(_split(option("strategies"))),
+            feature_sets=tuple(_split(option("feature_sets"))),
+            rows=tuple(int(value) for value in _split(option("rows"))),
+            replicates=option("replicates"),
+            references=not option("no_references"),
+        )
+        grid = build_grid(options)
+        self.board.meta = {
+            "ehrbench": __version__,
+            "datasets": datasets,
+            "strategies": list(options.strategies),
+            "criteria": list(self.thresholds),
+        }
+        return grid
 
     def judge(self, case: BenchCase, criterion: str) -> Verdict:
         """Score ``criterion`` on ``case``, add it to the leaderboard and return the verdict."""
@@ -139,6 +152,9 @@ SESSION_KEY = pytest.StashKey[BenchmarkSession]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    expected = config.getoption("compare_leaderboard")
+    if expected and not Path(expected).is_file():
+        raise pytest.UsageError(f"--compare-leaderboard: {expected} not found; pass the path of a leaderboard JSON")
     config.stash[SESSION_KEY] = BenchmarkSession(config)
 
 
@@ -146,6 +162,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "bench_case" in metafunc.fixturenames:
         grid = metafunc.config.stash[SESSION_KEY].grid()
         metafunc.parametrize("bench_case", grid, ids=[case.id for case in grid])
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    # A bad benchmark option is reported once, as a usage error (exit code 4), rather than as a
+    # collection error in every benchmark module.
+    state = config.stash.get(SESSION_KEY, None)
+    if state is not None and state.grid_error:
+        raise pytest.UsageError(state.grid_error)
 
 
 @pytest.fixture
@@ -156,7 +180,7 @@ def bench_outcome(request: pytest.FixtureRequest, bench_case: BenchCase):
         return session.runner.outcome(bench_case)
     except CassetteMissing as error:
         pytest.skip(str(error))
-    except CassetteMismatch as error:
+    except (CassetteMismatch, CassetteError, RecordingError, ProviderError) as error:
         pytest.fail(str(error), pytrace=False)
 
 
@@ -177,29 +201,34 @@ def judge(request: pytest.FixtureRequest, bench_case: BenchCase, bench_outcome):
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(SESSION_KEY, None)
-    if state is None or not state.board.entries:
+    if state is None or state._grid is None:
         return
-    folder = Path(session.config.getoption("leaderboard_dir"))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "leaderboard.json").write_text(state.board.to_json(), encoding="utf-8")
-    (folder / "leaderboard.csv").write_text(state.board.to_csv(), encoding="utf-8")
-    (folder / "leaderboard.md").write_text(render_markdown(state.board), encoding="utf-8")
+    if state.board.entries:
+        folder = state.path_option("leaderboard_dir", "results")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "leaderboard.json").write_text(state.board.to_json(), encoding="utf-8")
+        (folder / "leaderboard.csv").write_text(state.board.to_csv(), encoding="utf-8")
+        (folder / "leaderboard.md").write_text(render_markdown(state.board), encoding="utf-8")
 
     expected_path = session.config.getoption("compare_leaderboard")
     if expected_path:
-        state.differences = compare(state.board, Leaderboard.load(expected_path))
+        try:
+            state.differences = compare(state.board, Leaderboard.load(expected_path))
+        except (FileNotFoundError, ValueError) as error:
+            state.differences = [str(error)]
         if state.differences:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(SESSION_KEY, None)
-    if state is None or not state.board.entries:
+    if state is None or state._grid is None:
         return
     terminalreporter.section("ehrbench leaderboard")
     terminalreporter.write(render_markdown(state.board))
-    folder = Path(config.getoption("leaderboard_dir"))
-    terminalreporter.write_line(f"Leaderboard written to {folder}/leaderboard.md, .json and .csv")
+    if state.board.entries:
+        folder = state.path_option("leaderboard_dir", "results")
+        terminalreporter.write_line(f"Leaderboard written to {folder}/leaderboard.md, .json and .csv")
 
     expected_path = config.getoption("compare_leaderboard")
     if expected_path and state.differences:

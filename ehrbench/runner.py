@@ -61,6 +61,11 @@ class GridOptions:
 
 def build_grid(options: GridOptions) -> list[BenchCase]:
     """Return every case of the grid: references first, then models x strategies."""
+    bad_rows = [rows for rows in options.rows if rows < 1]
+    if bad_rows:
+        raise ValueError(f"rows: sample sizes must be at least 1, got {bad_rows}")
+    if options.replicates < 1:
+        raise ValueError(f"replicates must be at least 1, got {options.replicates}")
     feature_sets = [f"k{parse_feature_set_size(size)}" for size in options.feature_sets]
     for strategy in options.strategies:
         get_strategy(strategy)

@@ -2,7 +2,8 @@
 
 Fidelity metrics compare the synthetic rows with the real test part. Utility trains XGBoost on
 the synthetic rows (TSTR) and on the real training part (TRTR), tests both on the real test
-part, and reports the gaps TRTR - TSTR (positive when synthetic training is worse).
+part, and reports the gaps TRTR - TSTR (positive when synthetic training is worse). The gap's
+95% interval is TRTR minus the bootstrap interval of TSTR, which treats TRTR as fixed.
 """
 
 from __future__ import annotations
@@ -65,4 +66,7 @@ def _gap(name: str, real: MetricResult, synthetic: MetricResult) -> MetricResult
         return MetricResult(name, None, reason=f"TRTR could not be scored: {real.reason}")
     if synthetic.value is None:
         return MetricResult(name, None, reason=f"TSTR could not be scored: {synthetic.reason}")
-    return MetricResult(name, real.value - synthetic.value, details={"trtr": real.value, "tstr": synthetic.value})
+    low = real.value - synthetic.high if synthetic.high is not None else None
+    high = real.value - synthetic.low if synthetic.low is not None else None
+    details = {"trtr": real.value, "tstr": synthetic.value, "tstr_low": synthetic.low, "tstr_high": synthetic.high}
+    return MetricResult(name, real.value - synthetic.value, low=low, high=high, details=details)

@@ -66,10 +66,15 @@ def load_thresholds(path: str | Path | None = None) -> dict[str, Threshold]:
 
     thresholds = {}
     for name, table in document.items():
+        if not isinstance(table, dict):
+            raise ValueError(f"thresholds file {source}: criterion {name!r} must be a table with goal, threshold and reason")
         missing = [key for key in ("goal", "threshold", "reason") if key not in table]
         if missing:
             raise ValueError(f"thresholds file {source}: criterion {name!r} lacks {missing}")
         if table["goal"] not in GOALS:
             raise ValueError(f"thresholds file {source}: criterion {name!r} has goal {table['goal']!r}; use one of {GOALS}")
-        thresholds[name] = Threshold(name, table["goal"], float(table["threshold"]), str(table["reason"]))
+        bound = table["threshold"]
+        if isinstance(bound, bool) or not isinstance(bound, (int, float)):
+            raise ValueError(f"thresholds file {source}: criterion {name!r} has threshold {bound!r}; use a number")
+        thresholds[name] = Threshold(name, table["goal"], float(bound), str(table["reason"]))
     return thresholds

@@ -2,11 +2,12 @@
 
 The ranking is what the feature subsets (top 5, 10, 15, 20) are cut from, so it must be stable:
 the model is seeded and single-threaded, ties are broken by column name, and the result is cached
-in memory per dataset fingerprint.
+in memory per content of the training part.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from functools import lru_cache
 
@@ -52,7 +53,10 @@ def rank_features(prepared: PreparedDataset) -> list[str]:
     Gain is XGBoost's ``importance_type="gain"`` (mean loss reduction of the splits on a
     feature). Features the model never splits on have gain 0 and come last, in name order.
     """
-    return list(_rank_cached(prepared.name, prepared.dataset.fingerprint(), _Unhashed(prepared)))
+    columns = prepared.schema.names
+    digest = pd.util.hash_pandas_object(prepared.train[columns], index=False).to_numpy()
+    fingerprint = hashlib.sha256(digest.tobytes() + "|".join(columns).encode()).hexdigest()[:16]
+    return list(_rank_cached(prepared.name, fingerprint, _Unhashed(prepared)))
 
 
 class _Unhashed:

@@ -29,13 +29,18 @@ def parse_feature_set_size(value: str | int) -> int | str:
     text = str(value).strip().lower().removeprefix("k")
     if text == "all":
         return "all"
-    if text.isdigit() and int(text) > 0:
+    if text.isdecimal() and text.isascii() and int(text) > 0:
         return int(text)
     raise ValueError(f"feature-set size {value!r} is invalid; use a positive whole number or 'all'")
 
 
 def build_subsets(prepared: PreparedDataset, sizes=FEATURE_SET_SIZES) -> list[FeatureSubset]:
-    """Return one subset per size; a size larger than the feature count takes all features."""
+    """Return one subset per size; a size larger than the feature count takes all features.
+
+    Sizes are checked with :func:`parse_feature_set_size`, so 0, negative and malformed sizes
+    raise ValueError.
+    """
+    sizes = [parse_feature_set_size(size) for size in sizes]
     ranked = rank_features(prepared)
     subsets = []
     for size in sizes:

@@ -15,9 +15,10 @@ def compare(current: Leaderboard, expected: Leaderboard) -> list[str]:
     """Return one line per difference, for the datasets present in ``current``.
 
     Entries of datasets the current run did not include are ignored, so a run without the
-    eICU folder can still be compared with a leaderboard that has eICU rows.
+    eICU folder can still be compared with a leaderboard that has eICU rows. The run's datasets
+    are ``current.meta["datasets"]`` when set, so a run that scored nothing still differs.
     """
-    datasets = set(current.datasets)
+    datasets = set(current.meta.get("datasets") or current.datasets)
     now = {entry.key: entry for entry in current.entries}
     before = {entry.key: entry for entry in expected.entries if entry.dataset in datasets}
 

@@ -43,6 +43,27 @@ class Entry:
 
 ENTRY_FIELDS = tuple(field_.name for field_ in fields(Entry))
 
+_TEXT_FIELDS = ("dataset", "generator", "strategy", "feature_set", "criterion", "goal", "reason")
+_NUMBER_FIELDS = ("value", "low", "high", "threshold")
+
+
+def _entry_from_dict(item: dict) -> Entry:
+    """Build an Entry from its JSON form, rejecting values of the wrong type."""
+    entry = Entry(**item)
+    for name in _TEXT_FIELDS:
+        if not isinstance(getattr(entry, name), str):
+            raise TypeError(f"entry field {name!r} is {getattr(entry, name)!r}, expected text")
+    for name in _NUMBER_FIELDS:
+        value = getattr(entry, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise TypeError(f"entry field {name!r} is {value!r}, expected a number or null")
+    for name in ("rows", "replicate"):
+        if isinstance(getattr(entry, name), bool) or not isinstance(getattr(entry, name), int):
+            raise TypeError(f"entry field {name!r} is {getattr(entry, name)!r}, expected a whole number")
+    if not isinstance(entry.passed, bool):
+        raise TypeError(f"entry field 'passed' is {entry.passed!r}, expected true or false")
+    return entry
+
 
 @dataclass
 class Leaderboard:
@@ -77,10 +98,13 @@ class Leaderboard:
     def from_json(cls, text: str, source: str = "leaderboard") -> Leaderboard:
         try:
             document = json.loads(text)
-            entries = [Entry(**item) for item in document["entries"]]
-        except (ValueError, KeyError, TypeError) as error:
+            meta = document.get("meta", {})
+            if not isinstance(meta, dict):
+                raise TypeError(f"meta is a {type(meta).__name__}, expected an object")
+            entries = [_entry_from_dict(item) for item in document["entries"]]
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ValueError(f"{source} is not a leaderboard JSON written by ehrbench: {error}") from None
-        return cls(entries, document.get("meta", {}))
+        return cls(entries, meta)
 
     @classmethod
     def load(cls, path: str | Path) -> Leaderboard:
