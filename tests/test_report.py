@@ -1,0 +1,404 @@
+"""Tests of the leaderboard: JSON and CSV storage, Markdown rendering and comparison."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import asdict, replace
+
+import pytest
+
+from ehrbench.report import Entry, Leaderboard, compare, render, render_markdown
+from ehrbench.report.leaderboard import ENTRY_FIELDS
+
+CRITERIA = ["validity_rate", "kl_divergence", "ks_statistic"]
+
+
+def make_entry(**overrides) -> Entry:
+    """Return a passing rhc kl_divergence entry with ``overrides`` applied."""
+    values = dict(
+        dataset="rhc",
+        generator="real-holdout",
+        strategy="none",
+        feature_set="k5",
+        rows=100,
+        replicate=0,
+        criterion="kl_divergence",
+        value=0.05,
+        passed=True,
+        threshold=0.1,
+        goal="minimize",
+    )
+    values.update(overrides)
+    return Entry(**values)
+
+
+def make_board(entries: list[Entry], criteria: list[str] | None = None) -> Leaderboard:
+    return Leaderboard(entries, {"ehrbench": "test", "criteria": CRITERIA if criteria is None else criteria})
+
+
+@pytest.fixture
+def board() -> Leaderboard:
+    """A board with a scored entry, an unscored one, an interval and a second generator."""
+    return make_board(
+        [
+            make_entry(generator="model-a", strategy="naive", value=0.25, passed=False),
+            make_entry(criterion="ks_statistic", value=None, passed=False, reason="no numeric columns"),
+            make_entry(criterion="auroc_gap", value=0.12, low=0.05, high=0.19, threshold=0.2),
+            make_entry(replicate=1, value=0.07),
+        ]
+    )
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    """Return the cells of every table line of ``markdown``, the header row included."""
+    rows = []
+    for line in markdown.splitlines():
+        if line.startswith("| ") and not line.startswith("| ---"):
+            rows.append([cell.strip() for cell in line.strip("|").split("|")])
+    return rows
+
+
+def entry_from_csv_row(row: dict[str, str]) -> Entry:
+    """Return the entry that a CSV row of ``Leaderboard.to_csv`` stores. Empty cells become None."""
+
+    def optional_float(text: str) -> float | None:
+        return None if text == "" else float(text)
+
+    return Entry(
+        dataset=row["dataset"],
+        generator=row["generator"],
+        strategy=row["strategy"],
+        feature_set=row["feature_set"],
+        rows=int(row["rows"]),
+        replicate=int(row["replicate"]),
+        criterion=row["criterion"],
+        value=optional_float(row["value"]),
+        passed={"True": True, "False": False}[row["passed"]],
+        threshold=float(row["threshold"]),
+        goal=row["goal"],
+        low=optional_float(row["low"]),
+        high=optional_float(row["high"]),
+        reason=row["reason"],
+    )
+
+
+# Storage
+
+
+def test_json_round_trip_keeps_entries(board):
+    loaded = Leaderboard.from_json(board.to_json())
+
+    assert loaded.entries == board.sorted_entries()
+    assert loaded.meta == board.meta
+
+
+def test_json_round_trip_through_file(board, tmp_path):
+    path = tmp_path / "leaderboard.json"
+    path.write_text(board.to_json(), encoding="utf-8")
+
+    loaded = Leaderboard.load(path)
+
+    assert loaded.entries == board.sorted_entries()
+
+
+def test_json_is_sorted_and_stable(board):
+    shuffled = Leaderboard(list(reversed(board.entries)), dict(board.meta))
+
+    assert shuffled.to_json() == board.to_json()
+
+
+def test_csv_round_trip_keeps_entries(board):
+    reader = csv.DictReader(io.StringIO(board.to_csv()))
+
+    assert tuple(reader.fieldnames) == ENTRY_FIELDS
+    assert [entry_from_csv_row(row) for row in reader] == board.sorted_entries()
+
+
+def test_csv_writes_unscored_value_as_empty(board):
+    rows = list(csv.DictReader(io.StringIO(board.to_csv())))
+    unscored = [row for row in rows if row["criterion"] == "ks_statistic"]
+
+    assert len(unscored) == 1
+    assert unscored[0]["value"] == ""
+    assert unscored[0]["reason"] == "no numeric columns"
+
+
+VALID_ENTRY = asdict(make_entry())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("{not json", id="not-json"),
+        pytest.param("[]", id="list-document"),
+        pytest.param('{"meta": {}}', id="no-entries"),
+        pytest.param('{"entries": null}', id="null-entries"),
+        pytest.param('{"entries": ["rhc"]}', id="entry-not-object"),
+        pytest.param('{"entries": [{"dataset": "rhc"}]}', id="entry-missing-fields"),
+        pytest.param(json.dumps({"entries": [{**VALID_ENTRY, "colour": "red"}]}), id="entry-unknown-field"),
+    ],
+)
+def test_from_json_rejects_bad_input(text):
+    with pytest.raises(ValueError, match="my-board.json is not a leaderboard JSON"):
+        Leaderboard.from_json(text, source="my-board.json")
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param({"entries": [{**VALID_ENTRY, "value": "0.05"}]}, id="value-is-string"),
+        pytest.param({"entries": [{**VALID_ENTRY, "rows": "100"}]}, id="rows-is-string"),
+        pytest.param({"meta": ["rhc"], "entries": [VALID_ENTRY]}, id="meta-is-list"),
+    ],
+)
+def test_from_json_rejects_wrong_types(document):
+    with pytest.raises(ValueError, match="my-board.json"):
+        Leaderboard.from_json(json.dumps(document), source="my-board.json")
+
+
+def test_load_missing_file_names_path(tmp_path):
+    path = tmp_path / "absent.json"
+
+    with pytest.raises(FileNotFoundError, match="absent.json"):
+        Leaderboard.load(path)
+
+
+# Markdown rendering
+
+
+def test_render_one_table_per_dataset_and_rows():
+    board = make_board(
+        [
+            make_entry(dataset="rhc", rows=200),
+            make_entry(dataset="rhc", rows=100),
+            make_entry(dataset="eicu", rows=100),
+            make_entry(dataset="rhc", rows=100, replicate=1),
+        ]
+    )
+
+    headings = [line for line in render_markdown(board).splitlines() if line.startswith("###")]
+
+    assert headings == [
+        "### eicu, 100 rows per case",
+        "### rhc, 100 rows per case",
+        "### rhc, 200 rows per case",
+    ]
+
+
+def test_render_orders_references_then_strategies():
+    pairs = [
+        ("model-b", "group"),
+        ("model-a", "conditional"),
+        ("independent-marginals", "none"),
+        ("model-b", "naive"),
+        ("model-a", "group"),
+        ("real-holdout", "none"),
+        ("model-a", "schema"),
+        ("model-a", "naive"),
+    ]
+    board = make_board([make_entry(generator=generator, strategy=strategy) for generator, strategy in pairs])
+
+    rows = table_rows(render_markdown(board))[1:]
+
+    assert [(row[0], row[1]) for row in rows] == [
+        ("real-holdout", "none"),
+        ("independent-marginals", "none"),
+        ("model-a", "naive"),
+        ("model-a", "schema"),
+        ("model-a", "conditional"),
+        ("model-a", "group"),
+        ("model-b", "naive"),
+        ("model-b", "group"),
+    ]
+
+
+def test_render_columns_follow_meta_criteria():
+    entries = [
+        make_entry(criterion=criterion, feature_set=feature_set)
+        for criterion in ("zeta", "kl_divergence", "alpha", "validity_rate")
+        for feature_set in ("kall", "k10", "k5")
+    ]
+    board = make_board(entries, criteria=["validity_rate", "kl_divergence", "ks_statistic"])
+
+    header = table_rows(render_markdown(board))[0]
+
+    assert header == [
+        "generator",
+        "strategy",
+        "passed",
+        "validity_rate k5",
+        "validity_rate k10",
+        "validity_rate kall",
+        "kl_divergence k5",
+        "kl_divergence k10",
+        "kl_divergence kall",
+        "alpha k5",
+        "alpha k10",
+        "alpha kall",
+        "zeta k5",
+        "zeta k10",
+        "zeta kall",
+    ]
+
+
+def test_render_mean_and_sd_over_replicates():
+    board = make_board([make_entry(replicate=0, value=0.1), make_entry(replicate=1, value=0.3)])
+
+    rows = table_rows(render_markdown(board))
+
+    assert rows[1][3] == "0.200 ± 0.141 ✓"
+
+
+def test_render_single_replicate_has_no_sd():
+    board = make_board([make_entry(value=0.0504)])
+
+    rows = table_rows(render_markdown(board))
+
+    assert rows[1][3] == "0.050 ✓"
+
+
+def test_render_unscored_value_is_na():
+    board = make_board([make_entry(value=None, passed=False, reason="no numeric columns")])
+
+    rows = table_rows(render_markdown(board))
+
+    assert rows[1][3] == "n/a ✗"
+
+
+def test_render_counts_unscored_replicates():
+    board = make_board([make_entry(replicate=0, value=0.2), make_entry(replicate=1, value=None, passed=False)])
+
+    rows = table_rows(render_markdown(board))
+
+    assert rows[1][3] == "0.200 (1 n/a) ✗"
+
+
+def test_render_check_mark_needs_every_replicate():
+    mixed = make_board([make_entry(replicate=0, passed=True), make_entry(replicate=1, passed=False)])
+    all_passed = make_board([make_entry(replicate=0, passed=True), make_entry(replicate=1, passed=True)])
+
+    mixed_cell = table_rows(render_markdown(mixed))[1][3]
+    passed_cell = table_rows(render_markdown(all_passed))[1][3]
+
+    assert mixed_cell.endswith("✗")
+    assert passed_cell.endswith("✓")
+
+
+def test_render_passed_column_counts_entries():
+    board = make_board(
+        [
+            make_entry(criterion="kl_divergence", passed=True),
+            make_entry(criterion="ks_statistic", passed=False, value=0.3, threshold=0.2),
+            make_entry(criterion="validity_rate", passed=True, value=1.0, threshold=0.9, goal="maximize"),
+        ]
+    )
+
+    rows = table_rows(render_markdown(board))
+
+    assert rows[1][2] == "2/3"
+
+
+def test_render_lists_thresholds_with_direction():
+    board = make_board(
+        [
+            make_entry(criterion="validity_rate", value=1.0, threshold=0.9, goal="maximize"),
+            make_entry(criterion="kl_divergence", value=0.05, threshold=0.1, goal="minimize"),
+        ]
+    )
+
+    text = render_markdown(board)
+
+    assert "Thresholds: validity_rate >= 0.9, kl_divergence <= 0.1." in text
+
+
+def test_render_empty_board_says_empty():
+    assert "empty" in render_markdown(Leaderboard())
+
+
+def test_render_other_formats(board):
+    assert render(board, "csv") == board.to_csv()
+    assert render(board, "json") == board.to_json()
+    assert render(board, "markdown") == render_markdown(board)
+
+
+def test_render_unknown_format_raises(board):
+    with pytest.raises(ValueError, match="output_format 'html'"):
+        render(board, "html")
+
+
+# Comparison with a committed leaderboard
+
+
+def test_compare_identical_boards_match(board):
+    expected = Leaderboard.from_json(board.to_json())
+
+    assert compare(board, expected) == []
+
+
+def test_compare_reports_value_change_beyond_tolerance():
+    expected = make_board([make_entry(value=0.5)])
+    current = make_board([make_entry(value=0.5 * (1 + 1e-8))])
+
+    differences = compare(current, expected)
+
+    assert len(differences) == 1
+    assert differences[0].startswith("rhc/real-holdout/none/k5/n100/r0 kl_divergence: value 0.5 ->")
+
+
+def test_compare_ignores_change_within_tolerance():
+    expected = make_board([make_entry(value=0.5)])
+    current = make_board([make_entry(value=0.5 * (1 + 1e-10))])
+
+    assert compare(current, expected) == []
+
+
+def test_compare_reports_value_becoming_unscored():
+    expected = make_board([make_entry(value=0.5)])
+    current = make_board([make_entry(value=None, passed=False)])
+
+    differences = compare(current, expected)
+
+    assert differences == ["rhc/real-holdout/none/k5/n100/r0 kl_divergence: value 0.5 -> None"]
+
+
+def test_compare_reports_passed_and_threshold_changes():
+    expected = make_board([make_entry(criterion="a"), make_entry(criterion="b")])
+    current = make_board([make_entry(criterion="a", passed=False), make_entry(criterion="b", threshold=0.2)])
+
+    differences = compare(current, expected)
+
+    assert differences == [
+        "rhc/real-holdout/none/k5/n100/r0 a: passed True -> False",
+        "rhc/real-holdout/none/k5/n100/r0 b: threshold 0.1 -> 0.2",
+    ]
+
+
+def test_compare_reports_missing_and_extra_entries():
+    expected = make_board([make_entry(generator="real-holdout")])
+    current = make_board([make_entry(generator="independent-marginals")])
+
+    differences = compare(current, expected)
+
+    assert differences == [
+        "missing from this run: rhc/real-holdout/none/k5/n100/r0 kl_divergence",
+        "not in the committed leaderboard: rhc/independent-marginals/none/k5/n100/r0 kl_divergence",
+    ]
+
+
+def test_compare_ignores_datasets_not_in_run():
+    rhc = make_entry(dataset="rhc")
+    expected = make_board([rhc, make_entry(dataset="eicu"), make_entry(dataset="eicu", value=0.9)])
+    current = make_board([rhc])
+
+    assert compare(current, expected) == []
+
+
+def test_compare_still_checks_run_datasets():
+    expected = make_board([make_entry(dataset="rhc"), make_entry(dataset="eicu")])
+    current = make_board([replace(make_entry(dataset="rhc"), value=0.07)])
+
+    differences = compare(current, expected)
+
+    assert differences == ["rhc/real-holdout/none/k5/n100/r0 kl_divergence: value 0.05 -> 0.07"]
