@@ -269,9 +269,186 @@ def test_csv_with_brackets_in_prose():
     _check(parse_answer(text, COLUMNS), [{"age": "65", "sex": "Male", "death": "1"}], "csv", 0)
 
 
+def test_csv_quoted_field_spans_lines():
+    text = 'age,sex,death\n65,"Male\nretired",1\n"81\n",Female,1\n70,Male,0\n'
+    parsed = parse_answer(text, COLUMNS)
+    expected = [
+        {"age": "65", "sex": "Male\nretired", "death": "1"},
+        CSV_ROW_81,
+        {"age": "70", "sex": "Male", "death": "0"},
+    ]
+    _check(parsed, expected, "csv", 0)
+
+
+def test_csv_unclosed_quote_counted():
+    text = 'age,sex,death\n65,Male,1\n"70,Female\n81,Female,1\n'
+    _check(parse_answer(text, COLUMNS), [CSV_ROW_65, CSV_ROW_81], "csv", 1)
+
+
+def test_csv_prose_line_inside_table():
+    text = "age,sex,death\n65,Male,1\nHere is one more:\n81,Female,1\n"
+    _check(parse_answer(text, COLUMNS), [CSV_ROW_65, CSV_ROW_81], "csv", 0)
+
+
+def test_csv_prose_between_blank_lines():
+    text = "age,sex,death\n65,Male,1\n\nMore rows, as asked:\n\n81,Female,1\n"
+    _check(parse_answer(text, COLUMNS), [CSV_ROW_65, CSV_ROW_81], "csv", 0)
+
+
+@pytest.mark.parametrize(
+    "second",
+    [
+        "sex,death,age\nFemale,1,81\n",
+        "| age | sex | death |\n|---|---|---|\n| 81 | Female | 1 |\n",
+        "age\tsex\tdeath\n81\tFemale\t1\n",
+    ],
+    ids=["other order", "markdown", "tabs"],
+)
+def test_csv_second_table_with_other_header(second):
+    parsed = parse_answer("age,sex,death\n65,Male,1\n\n" + second, COLUMNS)
+    assert parsed.records == [CSV_ROW_65, CSV_ROW_81]
+    assert parsed.unparseable_fragments == 0
+
+
 def test_csv_without_header_not_read():
     parsed = parse_answer("65,Male,1\n70,Female,0\n", COLUMNS)
     assert parsed == ParsedAnswer([], "none", 0, FAILURE_NO_ROWS)
+
+
+# Containers and their headers
+
+
+@pytest.mark.parametrize("key", ["columns", "Header", " FIELDS "])
+def test_container_header_maps_list_rows(key):
+    rows = [["Male", 1, 65], ["Female", 0, 70.5]]
+    text = json.dumps({key: ["sex", "death", "age"], "rows": rows})
+    _check(parse_answer(text, COLUMNS), [ROW_1, ROW_2], "json", 0)
+
+
+def test_container_header_of_unknown_names_counted():
+    rows = [[65, "Male", 1], [81, "F", 1]]
+    text = json.dumps({"columns": ["age", "gender", "death"], "rows": rows})
+    assert parse_answer(text, COLUMNS) == ParsedAnswer([], "json", 2, FAILURE_UNREADABLE)
+
+
+def test_container_header_not_a_list_counted():
+    text = json.dumps({"columns": "age, sex, death", "rows": [[65, "Male", 1]]})
+    assert parse_answer(text, COLUMNS) == ParsedAnswer([], "json", 1, FAILURE_UNREADABLE)
+
+
+def test_container_header_ignored_for_object_rows():
+    text = json.dumps({"columns": ["gender"], "rows": [ROW_1]})
+    _check(parse_answer(text, COLUMNS), [ROW_1], "json", 0)
+
+
+def test_truncated_container_keeps_header():
+    text = '{"columns": ["sex", "death", "age"], "rows": [["Male", 1, 65], ["Female", 0, 7'
+    _check(parse_answer(text, COLUMNS), [ROW_1], "json", 1)
+
+
+def test_truncated_container_with_invalid_header_counted():
+    text = '{"columns": "sex,death,age", "rows": [["Male", 1, 65], ["Fem'
+    assert parse_answer(text, COLUMNS) == ParsedAnswer([], "json", 2, FAILURE_UNREADABLE)
+
+
+def test_repeated_rows_key_keeps_header():
+    text = (
+        '{"header": ["sex", "death", "age"], "rows": [["Male", 1, 65]], '
+        '"rows": [["Female", 0, 70.5]]}'
+    )
+    _check(parse_answer(text, COLUMNS), [ROW_1, ROW_2], "json", 0)
+
+
+def test_header_split_container():
+    text = json.dumps({"columns": ["death", "age", "sex"], "data": [[1, 65, "Male"]]})
+    _check(parse_answer(text, COLUMNS), [ROW_1], "json", 0)
+
+
+def test_rows_one_level_down():
+    text = json.dumps({"data": {"rows": [ROW_1, ROW_2]}, "count": 2})
+    _check(parse_answer(text, COLUMNS), [ROW_1, ROW_2], "json", 0)
+
+
+def test_rows_list_beside_other_list():
+    text = json.dumps({"records": [ROW_1, ROW_2], "notes": ["synthetic"]})
+    _check(parse_answer(text, COLUMNS), [ROW_1, ROW_2], "json", 0)
+
+
+def test_rows_keyed_by_id():
+    text = json.dumps({"rows": {"p1": ROW_1, "p2": ROW_2}})
+    _check(parse_answer(text, COLUMNS), [ROW_1, ROW_2], "json", 0)
+
+
+def test_repeated_rows_key_reads_both():
+    first, second, third = (json.dumps(row) for row in (ROW_1, ROW_2, ROW_3))
+    text = f'{{"rows": [{first}], "rows": [{second}, {third}]}}'
+    _check(parse_answer(text, COLUMNS), [ROW_1, ROW_2, ROW_3], "json", 0)
+
+
+def test_rows_keys_in_two_cases_read_both():
+    text = json.dumps({"rows": [ROW_1], "Rows": [ROW_2, ROW_3]})
+    _check(parse_answer(text, COLUMNS), [ROW_1, ROW_2, ROW_3], "json", 0)
+
+
+# JSON hidden behind other brackets
+
+
+def test_unclosed_brace_in_prose_before_json():
+    text = 'The format is {"rows" followed by the rows:\n' + _json_rows(ROW_1, ROW_2)
+    _check(parse_answer(text, COLUMNS), [ROW_1, ROW_2], "json", 0)
+
+
+def test_truncated_attempt_before_full_answer():
+    first = '{"rows": [' + json.dumps(ROW_1) + ', {"age": 70, "se\nSorry, again:\n'
+    text = first + _json_rows(ROW_2, ROW_3)
+    _check(parse_answer(text, COLUMNS), [ROW_1, ROW_2, ROW_3], "json", 1)
+
+
+def test_truncated_attempt_nesting_full_answer():
+    first = '{"rows": [' + json.dumps(ROW_1) + ', {"age": 70, \nSorry, again:\n'
+    text = first + _json_rows(ROW_2, ROW_3)
+    _check(parse_answer(text, COLUMNS), [ROW_1, ROW_2, ROW_3], "json", 1)
+
+
+def test_python_dict_with_bracket_before_json():
+    text = "{'note': 'a [ bracket'} " + _json_rows(ROW_1, ROW_2)
+    _check(parse_answer(text, COLUMNS), [ROW_1, ROW_2], "json", 0)
+
+
+def test_objects_inside_unclosed_prose_not_read():
+    parsed = parse_answer('{"rows": [{"a": {"b": 1}, "c', COLUMNS)
+    assert parsed == ParsedAnswer([], "json", 1, FAILURE_UNREADABLE)
+
+
+# JSON and CSV in one answer
+
+
+def test_prose_json_object_before_csv():
+    text = 'Settings: {"temperature": 0.7}\nage,sex,death\n65,Male,1\n81,Female,1\n'
+    _check(parse_answer(text, COLUMNS), [CSV_ROW_65, CSV_ROW_81], "csv", 0)
+
+
+def test_csv_beside_json_rows_counted():
+    text = _json_rows(ROW_1) + "\n\nage,sex,death\n81,Female,1\n70,Male,0\n"
+    _check(parse_answer(text, COLUMNS), [ROW_1], "json", 2)
+
+
+def test_json_header_list_not_read_as_csv():
+    text = json.dumps([COLUMNS, [65, "Male", 1]], indent=1)
+    _check(parse_answer(text, COLUMNS), [ROW_1], "json", 0)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\ufeffage,sex,death\n65,Male,1\n", "```csv\n\ufeffage,sex,death\n65,Male,1\n```"],
+    ids=["start", "after fence"],
+)
+def test_csv_byte_order_mark_ignored(text):
+    _check(parse_answer(text, COLUMNS), [CSV_ROW_65], "csv", 0)
+
+
+def test_json_byte_order_mark_ignored():
+    _check(parse_answer("\ufeff" + _json_rows(ROW_1), COLUMNS), [ROW_1], "json", 0)
 
 
 # Answers without rows
@@ -336,6 +513,13 @@ def test_large_answer_parses_quickly():
         "age,sex,death\n" + "\n" * 100_000 + "1,2,3",
         "age,sex,death\n" + "1,2\n" * 25_000,
         ",,,|||;;;\t\t\t" * 8_000,
+        '{"a" ' * 20_000,
+        "[" + '[{"age": 1}]' * 8_000,
+        "[" + "[[]]" * 25_000,
+        '{"rows": [' + '{"age": 1, "b\n' * 6_000,
+        "age,sex,death\n" + '"1,2\n' * 25_000,
+        "age,sex,death\n" + '"1\n' + "1,2\n" * 25_000,
+        "age,sex,death\n" + "prose\n1,Male,0\nage,sex,death\n" * 8_000,
     ],
     ids=lambda text: repr(text[:12]),
 )

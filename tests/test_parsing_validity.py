@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from ehrbench.parsing.answers import FAILURE_EMPTY, FAILURE_REFUSAL
 from ehrbench.parsing.validity import (
+    BEYOND_REQUESTED,
     EXACT_COPY,
     EXTRA_COLUMN,
     MISSING_COLUMN,
@@ -224,7 +225,7 @@ def test_batch_gets_one_reason_per_row():
         dict(BASE, sex="?"),
         {"age": 51.5, "sex": "Male", "cat1": "CHF", "dnr1": 1, "death": 1},
     ]
-    assert _reasons(records) == Counter(REJECTION_REASONS[:-1])
+    assert _reasons(records) == Counter(REJECTION_REASONS[:-2])
 
 
 def test_reason_names():
@@ -235,6 +236,7 @@ def test_reason_names():
         "out of range",
         "unknown category",
         "exact copy of a training row",
+        "beyond requested rows",
         "unparseable",
     )
 
@@ -375,6 +377,46 @@ def test_validate_answers_counts():
     assert rows.index.tolist() == [0, 1, 2]
 
 
+def test_rows_beyond_request_not_kept():
+    records = [dict(BASE, age=age) for age in (61, 62, 500, 63, 64, 65)]
+
+    answer = json.dumps(records)
+    rows, record = validate_answers([(answer, 3), (answer, 1)], SCHEMA, KEYS)
+
+    assert rows["age"].tolist() == [61.0, 62.0, 63.0, 61.0]
+    assert rows.index.tolist() == [0, 1, 2, 3]
+    assert (record.requested, record.parsed, record.valid) == (4, 12, 4)
+    assert record.rejections == Counter({BEYOND_REQUESTED: 6, OUT_OF_RANGE: 2})
+    assert record.rate == 1.0
+
+
+def test_zero_rows_requested_keeps_none():
+    rows, record = validate_answers([(json.dumps([BASE, BASE]), 0)], SCHEMA, KEYS)
+    assert len(rows) == 0
+    assert record.valid == 0
+    assert record.rejections == Counter({BEYOND_REQUESTED: 2})
+
+
+def test_container_columns_key_maps_values():
+    order = ["death", "dnr1", "cat1", "sex", "age"]
+    lists = [[1, 0, "CHF", "Male", 61], [0, 1, None, "Female", 62]]
+    answer = json.dumps({"columns": order, "rows": lists})
+
+    rows, record = validate_answers([(answer, 2)], SCHEMA, KEYS)
+
+    assert record.valid == 2
+    assert rows["death"].tolist() == [1.0, 0.0]
+    assert rows["dnr1"].tolist() == [0.0, 1.0]
+    assert rows["age"].tolist() == [61.0, 62.0]
+
+
+def test_csv_with_byte_order_mark_valid():
+    answer = "\ufeffage,sex,cat1,dnr1,death\n61,Male,ARF,0,1\n"
+    rows, record = validate_answers([(answer, 1)], SCHEMA, KEYS)
+    assert record.valid == 1
+    assert rows["age"].tolist() == [61.0]
+
+
 def test_validate_answers_numpy_request_count():
     _, record = validate_answers([(json.dumps([BASE]), np.int64(3))], SCHEMA, KEYS)
     assert record.requested == 3
@@ -417,7 +459,7 @@ _KEYS = st.one_of(st.sampled_from(SCHEMA.names + [" AGE", "Sex ", "DEATH"]), st.
 def test_every_record_valid_or_rejected_once(records):
     outcome = validate_records(records, SCHEMA, KEYS)
     assert len(outcome.rows) + sum(outcome.rejections.values()) == len(records)
-    assert set(outcome.rejections) <= set(REJECTION_REASONS) - {UNPARSEABLE}
+    assert set(outcome.rejections) <= set(REJECTION_REASONS) - {BEYOND_REQUESTED, UNPARSEABLE}
 
 
 _ANSWER_TEXT = st.one_of(
@@ -438,6 +480,7 @@ def test_validate_answers_counts_add_up(items):
     per_row = sum(count for reason, count in record.rejections.items() if reason != UNPARSEABLE)
     assert record.valid + per_row == record.parsed
     assert len(rows) == record.valid
+    assert record.valid <= record.requested
     assert record.answers == len(answers)
     assert record.requested == sum(requested for _, requested in answers)
     assert record.failed_answers == sum(record.failures.values())

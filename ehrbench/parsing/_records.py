@@ -5,35 +5,69 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from ehrbench.parsing._containers import INVALID_HEADER, RowsArray, container_rows, fold
+
 #: Returned by :func:`decode_json` for text that is not valid JSON.
 INVALID = object()
 
 
 class RowCollector:
-    """Records and the count of unreadable fragments, gathered while scanning one answer."""
+    """Records and the count of unreadable fragments, gathered while scanning one answer.
+
+    ``spans`` lists the ``(start, end)`` text spans read as JSON values, so that CSV can be
+    searched in the rest of the text.
+    """
 
     def __init__(self, columns: Sequence[str]) -> None:
         self.columns = list(columns)
-        self.folded = {name.strip().lower() for name in columns}
+        self.folded = {fold(name) for name in columns}
         self.records: list[dict[str, object]] = []
         self.unparseable = 0
+        self.spans: list[tuple[int, int]] = []
         self._list_keys: list[str] | None = None
+        self._header: object = None
 
-    def start_array(self) -> None:
-        """Forget the header list of the previous array."""
+    def spawn(self) -> RowCollector:
+        """Return an empty collector for the same columns, to try a reading before keeping it."""
+        return RowCollector(self.columns)
+
+    def absorb(self, other: RowCollector) -> None:
+        """Add the records and the unparseable count of ``other``."""
+        self.records.extend(other.records)
+        self.unparseable += other.unparseable
+
+    def has_schema_row(self) -> bool:
+        """Tell whether a record has at least one key that is a schema column."""
+        return any(
+            any(fold(str(key)) in self.folded for key in record) for record in self.records
+        )
+
+    def start_array(self, header: object = None) -> None:
+        """Start a rows array whose list rows map to ``header``, or by position when None.
+
+        The header list of the previous array is forgotten.
+        """
         self._list_keys = None
+        self._header = header
 
     def add_top_level(self, value: object) -> None:
         """Add a decoded JSON value found outside any array: a container, a row or a list."""
         self.start_array()
-        if isinstance(value, dict):
-            rows = self._container_rows(value)
-            if rows is None:
-                self.add_element(value)
-                return
-            value = rows
-        for element in value:
-            self.add_element(element)
+        if not isinstance(value, dict):
+            self.add_arrays([(value, None)])
+            return
+        arrays = container_rows(value, self.folded)
+        if arrays is None:
+            self.add_element(value)
+        else:
+            self.add_arrays(arrays)
+
+    def add_arrays(self, arrays: list[RowsArray]) -> None:
+        """Add the elements of decoded rows arrays, each with the header of its container."""
+        for array, header in arrays:
+            self.start_array(header)
+            for element in array:
+                self.add_element(element)
 
     def add_element(self, value: object) -> None:
         """Add one element of a rows array."""
@@ -44,8 +78,8 @@ class RowCollector:
             if self._is_header_list(value):
                 self._list_keys = [name.strip() for name in value]
                 return
-            keys = self._list_keys or self.columns
-            if len(value) == len(keys):
+            keys = self._list_keys or self._header or self.columns
+            if keys is not INVALID_HEADER and len(value) == len(keys):
                 self.records.append(dict(zip(keys, value)))
                 return
         self.unparseable += 1
@@ -62,20 +96,10 @@ class RowCollector:
         """Count the comma-separated values between array elements, which are never rows."""
         self.unparseable += sum(1 for piece in gap.split(",") if piece.strip())
 
-    def _container_rows(self, value: dict) -> list | None:
-        # {"rows": [...]} in any case, or an object with no column key and exactly one list.
-        for key, item in value.items():
-            if key.strip().lower() == "rows" and isinstance(item, list):
-                return item
-        if any(key.strip().lower() in self.folded for key in value):
-            return None
-        lists = [item for item in value.values() if isinstance(item, list)]
-        return lists[0] if len(lists) == 1 else None
-
     def _is_header_list(self, value: list) -> bool:
         if len(value) < 2 or not all(isinstance(name, str) for name in value):
             return False
-        folded = [name.strip().lower() for name in value]
+        folded = [fold(name) for name in value]
         return len(set(folded)) == len(folded) and all(name in self.folded for name in folded)
 
 
@@ -94,6 +118,7 @@ def decode_json(fragment: str) -> object:
 
 def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
     # json keeps the last of repeated keys, but a row with a repeated column is ambiguous.
+    # A container with a repeated "rows" key is read by the recovery of invalid JSON instead.
     keys = [key for key, _ in pairs]
     if len(set(keys)) != len(keys):
         raise ValueError("repeated key in a JSON object")

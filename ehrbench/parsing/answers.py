@@ -2,8 +2,10 @@
 
 A prompt requests a batch of rows either as JSON ``{"rows": [{"<column>": value, ...}, ...]}``
 (structured output) or as CSV with a header row. Answers also arrive as a bare JSON list, a list
-of lists in column order, JSON lines, JSON or CSV inside code fences with prose around them,
-JSON cut off by the token limit, Markdown tables, refusals or empty strings.
+of lists in column order or in the order of a ``columns`` list beside it, rows under another
+key or one level deeper, JSON lines, JSON or CSV inside code fences with prose around them,
+JSON cut off by the token limit, Markdown tables, a byte order mark, refusals or empty strings.
+The container rules are listed in :mod:`ehrbench.parsing._containers`.
 
 :func:`parse_answer` never raises on a ``str`` answer. It scans the text a bounded number of
 times, so its run time grows linearly with the answer length. JSON values are decoded with
@@ -39,6 +41,7 @@ _REFUSAL = re.compile(
 )
 #: Number of leading characters searched for a refusal phrase.
 _REFUSAL_WINDOW = 400
+_BOM = "\ufeff"
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,8 @@ class ParsedAnswer:
     original spelling when stripping would merge two of them. Values are decoded JSON values or
     stripped CSV strings. ``format`` is ``"json"``, ``"csv"`` or ``"none"``.
     ``unparseable_fragments`` counts row-like pieces that could not be read (a truncated last
-    object, an invalid object, a list of the wrong length, a CSV line with the wrong field count).
+    object, an invalid object, a list of the wrong length or under a header of unknown names, a
+    CSV line with the wrong field count, a CSV row beside JSON rows).
     ``failure`` is empty when at least one record was recovered, and otherwise one of the
     ``FAILURE_*`` reasons of this module.
     """
@@ -64,26 +68,44 @@ class ParsedAnswer:
 def parse_answer(text: str, columns: Sequence[str]) -> ParsedAnswer:
     """Parse the rows of one answer requested with the schema column names ``columns``.
 
-    JSON is tried first: every JSON object or array in the text that can start a row or a list
-    of rows is decoded, and the complete rows inside truncated or invalid JSON are recovered one
-    by one. When no JSON row is found, CSV tables are read, each starting at a header line that
-    names at least two of ``columns`` (case-insensitive) and of which at least half of the fields
-    are known columns. Lists are mapped to ``columns`` by position, or to a header list that
-    precedes them in the same array. Raises TypeError or ValueError only for invalid arguments.
+    A leading byte order mark is ignored. JSON is tried first: every JSON object or array in
+    the text that can start a row or a list of rows is decoded, and the complete rows inside
+    truncated or invalid JSON are recovered one by one. Lists are mapped to ``columns`` by
+    position, or to a header list that precedes them in the same array or that a ``columns``,
+    ``header`` or ``fields`` key of their container gives.
+
+    CSV tables start at a header line that names at least two of ``columns``
+    (case-insensitive) and of which at least half of the fields are known columns. When some
+    JSON record has a key that is a schema column, the JSON rows are kept, and the rows of CSV
+    tables outside the JSON values count as unparseable fragments, because an answer in two
+    formats is not read twice. Otherwise the CSV rows are kept when there are any, with the
+    unparseable JSON fragments added to their count, so that a JSON object in prose such as
+    ``{"temperature": 0.7}`` does not hide a CSV table.
+
+    Raises TypeError or ValueError only for invalid arguments.
     """
     _check_arguments(text, columns)
+    text = text.removeprefix(_BOM)
     if not text.strip():
         return ParsedAnswer([], FORMAT_NONE, 0, FAILURE_EMPTY)
 
     json_rows = RowCollector(columns)
     collect_json(text, json_rows)
-    if json_rows.records:
-        return ParsedAnswer(json_rows.records, FORMAT_JSON, json_rows.unparseable, "")
+    if json_rows.has_schema_row():
+        csv_rows = RowCollector(columns)
+        collect_csv(_outside_spans(text, json_rows.spans), csv_rows)
+        other = len(csv_rows.records) + csv_rows.unparseable
+        if other:
+            logger.debug("counted %d CSV rows or fragments beside JSON rows as unparseable", other)
+        return ParsedAnswer(json_rows.records, FORMAT_JSON, json_rows.unparseable + other, "")
 
     csv_rows = RowCollector(columns)
     collect_csv(text, csv_rows)
     if csv_rows.records:
-        return ParsedAnswer(csv_rows.records, FORMAT_CSV, csv_rows.unparseable, "")
+        unparseable = csv_rows.unparseable + json_rows.unparseable
+        return ParsedAnswer(csv_rows.records, FORMAT_CSV, unparseable, "")
+    if json_rows.records:
+        return ParsedAnswer(json_rows.records, FORMAT_JSON, json_rows.unparseable, "")
 
     if json_rows.unparseable:
         result = ParsedAnswer([], FORMAT_JSON, json_rows.unparseable, FAILURE_UNREADABLE)
@@ -95,6 +117,17 @@ def parse_answer(text: str, columns: Sequence[str]) -> ParsedAnswer:
         result = ParsedAnswer([], FORMAT_NONE, 0, FAILURE_NO_ROWS)
     logger.debug("answer of %d characters gave no row: %s", len(text), result.failure)
     return result
+
+
+def _outside_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    """Return ``text`` with each of the ordered, disjoint ``spans`` replaced by a line break."""
+    pieces = []
+    position = 0
+    for start, end in spans:
+        pieces.append(text[position:start])
+        position = end
+    pieces.append(text[position:])
+    return "\n".join(pieces)
 
 
 def _check_arguments(text: object, columns: object) -> None:

@@ -2,9 +2,10 @@
 
 A record is valid when its keys name exactly the schema columns and every value fits its
 column. Each rejected record gets exactly one reason, the first of :data:`REJECTION_REASONS`
-that applies, so the counts of one batch add up to the number of rejected records. Fragments
-of an answer that could not be parsed into a record at all are counted as
-:data:`UNPARSEABLE` by :func:`validate_answers`.
+that applies, so the counts of one batch add up to the number of rejected records.
+:func:`validate_answers` counts the fragments of an answer that could not be parsed into a
+record at all as :data:`UNPARSEABLE`, and the valid rows of an answer beyond the number
+requested as :data:`BEYOND_REQUESTED`.
 
 Value rules, per column kind:
 
@@ -27,7 +28,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from numbers import Integral
 
 import numpy as np
@@ -43,8 +44,10 @@ from ehrbench.parsing._values import (
     read_numeric,
     value_key,
 )
+from ehrbench.parsing._validity_record import ValidityRecord
 from ehrbench.parsing.answers import parse_answer
 from ehrbench.parsing.reasons import (
+    BEYOND_REQUESTED,
     EXACT_COPY,
     EXTRA_COLUMN,
     MISSING_COLUMN,
@@ -57,6 +60,7 @@ from ehrbench.parsing.reasons import (
 from ehrbench.schema import TableSchema, coerce_frame
 
 __all__ = [
+    "BEYOND_REQUESTED",
     "EXACT_COPY",
     "EXTRA_COLUMN",
     "MISSING_COLUMN",
@@ -202,129 +206,15 @@ def _validate_record(
     return None, row
 
 
-@dataclass
-class ValidityRecord:
-    """Counts of requested, parsed and valid rows over one or more answers.
-
-    ``failed_answers`` counts answers with no parsed row, and ``failures`` counts them per
-    :class:`~ehrbench.parsing.answers.ParsedAnswer` failure reason. ``rejections`` counts
-    rejected records and unparseable fragments per reason of :data:`REJECTION_REASONS`, so
-    ``valid`` plus the rejections other than ``unparseable`` equals ``parsed``.
-    """
-
-    requested: int = 0
-    answers: int = 0
-    failed_answers: int = 0
-    parsed: int = 0
-    valid: int = 0
-    rejections: Counter = field(default_factory=Counter)
-    failures: Counter = field(default_factory=Counter)
-
-    def __post_init__(self) -> None:
-        for name in ("requested", "answers", "failed_answers", "parsed", "valid"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name}: expected a non-negative int, got {value!r}")
-        if self.failed_answers > self.answers:
-            raise ValueError(
-                f"failed_answers: {self.failed_answers} exceeds answers {self.answers}"
-            )
-        if self.valid > self.parsed:
-            raise ValueError(f"valid: {self.valid} exceeds parsed {self.parsed}")
-        self.rejections = _checked_counts("rejections", self.rejections, REJECTION_REASONS)
-        self.failures = _checked_counts("failures", self.failures, None)
-
-    @property
-    def shortfall(self) -> int:
-        """Requested rows that were never parsed, at least 0."""
-        return max(self.requested - self.parsed, 0)
-
-    @property
-    def rate(self) -> float:
-        """Valid rows per requested row, in [0, 1] and higher is better.
-
-        Valid rows beyond the requested number do not count. The rate is 0.0 when no row was
-        requested.
-        """
-        if self.requested == 0:
-            return 0.0
-        return min(self.valid, self.requested) / self.requested
-
-    def merge(self, other: ValidityRecord) -> ValidityRecord:
-        """Return a new record with the counts of ``self`` and ``other`` summed."""
-        if not isinstance(other, ValidityRecord):
-            raise TypeError(f"other: expected a ValidityRecord, got {type(other).__name__}")
-        return ValidityRecord(
-            requested=self.requested + other.requested,
-            answers=self.answers + other.answers,
-            failed_answers=self.failed_answers + other.failed_answers,
-            parsed=self.parsed + other.parsed,
-            valid=self.valid + other.valid,
-            rejections=self.rejections + other.rejections,
-            failures=self.failures + other.failures,
-        )
-
-    def to_dict(self) -> dict[str, object]:
-        """Return the counts, ``shortfall`` and ``rate`` as JSON-ready values.
-
-        ``rejections`` lists every reason of :data:`REJECTION_REASONS`, zeros included.
-        """
-        return {
-            "requested": self.requested,
-            "answers": self.answers,
-            "failed_answers": self.failed_answers,
-            "parsed": self.parsed,
-            "valid": self.valid,
-            "shortfall": self.shortfall,
-            "rate": self.rate,
-            "rejections": {reason: self.rejections[reason] for reason in REJECTION_REASONS},
-            "failures": dict(sorted(self.failures.items())),
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> ValidityRecord:
-        """Rebuild a record from :meth:`to_dict` output, recomputing ``shortfall`` and ``rate``."""
-        if not isinstance(data, Mapping):
-            raise TypeError(f"data: expected a dict, got {type(data).__name__}")
-        counts = ("requested", "answers", "failed_answers", "parsed", "valid")
-        known = {*counts, "shortfall", "rate", "rejections", "failures"}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"data: unknown keys {unknown}; expected keys among {sorted(known)}")
-        absent = [name for name in counts if name not in data]
-        if absent:
-            raise ValueError(f"data: missing keys {absent}")
-        return cls(
-            **{name: data[name] for name in counts},
-            rejections=Counter(data.get("rejections", {})),
-            failures=Counter(data.get("failures", {})),
-        )
-
-
-def _checked_counts(name: str, counts: object, allowed: tuple[str, ...] | None) -> Counter:
-    if not isinstance(counts, Mapping):
-        raise TypeError(
-            f"{name}: expected a mapping of reason to count, got {type(counts).__name__}"
-        )
-    for reason, count in counts.items():
-        if allowed is not None and reason not in allowed:
-            raise ValueError(
-                f"{name}: unknown reason {reason!r}; known reasons are {list(allowed)}"
-            )
-        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
-            raise ValueError(
-                f"{name}: count of {reason!r} must be a non-negative int, got {count!r}"
-            )
-    return Counter({reason: count for reason, count in counts.items() if count})
-
-
 def validate_answers(
     answers: Sequence[tuple[str, int]], schema: TableSchema, training_keys: frozenset[tuple]
 ) -> tuple[pd.DataFrame, ValidityRecord]:
     """Parse and validate each ``(answer text, rows requested)`` pair.
 
-    Returns the valid rows of all answers concatenated in answer order (schema columns, fresh
-    index) and the summed :class:`ValidityRecord`.
+    Keeps at most ``requested`` valid rows of each answer, the first ones in answer order, and
+    counts its other valid rows as :data:`BEYOND_REQUESTED`. Returns the kept rows of all
+    answers concatenated in answer order (schema columns, fresh index) and the summed
+    :class:`ValidityRecord`.
     """
     if isinstance(answers, (str, bytes)) or not isinstance(answers, Sequence):
         raise TypeError(
@@ -350,20 +240,26 @@ def validate_answers(
         requested = int(requested)
         parsed = parse_answer(text, schema.names)
         outcome = validate_records(parsed.records, schema, training_keys)
-        rejections = outcome.rejections + Counter({UNPARSEABLE: parsed.unparseable_fragments})
+        rows = outcome.rows.iloc[:requested]
+        rejections = outcome.rejections + Counter(
+            {
+                BEYOND_REQUESTED: len(outcome.rows) - len(rows),
+                UNPARSEABLE: parsed.unparseable_fragments,
+            }
+        )
         total = total.merge(
             ValidityRecord(
                 requested=requested,
                 answers=1,
                 failed_answers=0 if parsed.records else 1,
                 parsed=len(parsed.records),
-                valid=len(outcome.rows),
+                valid=len(rows),
                 rejections=rejections,
                 failures=Counter({parsed.failure: 1} if parsed.failure else {}),
             )
         )
-        if len(outcome.rows):
-            frames.append(outcome.rows)
+        if len(rows):
+            frames.append(rows)
 
     if frames:
         rows = coerce_frame(pd.concat(frames, ignore_index=True), schema)
