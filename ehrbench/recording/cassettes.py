@@ -17,7 +17,7 @@ from typing import Literal
 import vcr
 import yaml
 
-from ehrbench.recording.redaction import RequestRedactor, digest_matcher, redact_response
+from ehrbench.recording.redaction import DIGEST_HEADER, RequestRedactor, digest_matcher, redact_response
 
 logger = logging.getLogger(__name__)
 
@@ -84,33 +84,57 @@ def build_vcr(mode: RecordMode, redactor: RequestRedactor) -> vcr.VCR:
     return recorder
 
 
-def stored_request_bodies(path: Path) -> list[str]:
-    """Return the canonical redacted request bodies stored in the cassette at ``path``."""
+@dataclass(frozen=True)
+class StoredInteraction:
+    """One stored request: its canonical redacted body, its digest and its response status."""
+
+    body: str
+    digest: str
+    status: int
+
+
+def stored_interactions(path: Path) -> list[StoredInteraction]:
+    """Return the requests stored in the cassette at ``path``, in file order."""
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    bodies = []
-    for interaction in document.get("interactions", []):
-        body = interaction.get("request", {}).get("body")
-        bodies.append(body.decode("utf-8") if isinstance(body, bytes) else str(body or ""))
-    return bodies
+    interactions = document.get("interactions") or [] if isinstance(document, dict) else []
+    stored = []
+    for interaction in interactions:
+        request = interaction.get("request", {}) if isinstance(interaction, dict) else {}
+        body = request.get("body")
+        digest = (request.get("headers", {}).get(DIGEST_HEADER) or [""])[0]
+        status = interaction.get("response", {}).get("status", {}).get("code", 0)
+        text = body.decode("utf-8") if isinstance(body, bytes) else str(body or "")
+        stored.append(StoredInteraction(text, str(digest), int(status)))
+    return stored
 
 
-def explain_mismatch(path: Path, live_redacted_body: str, max_lines: int = 40) -> str:
+def explain_mismatch(path: Path, live_redacted_body: str, live_digest: str = "", max_lines: int = 40) -> str:
     """Describe how the live request differs from the closest request stored at ``path``."""
-    stored = stored_request_bodies(path)
+    stored = stored_interactions(path)
     if not stored:
         return f"cassette {path} holds no requests"
-    if live_redacted_body in stored:
+    same_digest = [item for item in stored if live_digest and item.digest == live_digest]
+    if same_digest:
+        return (
+            f"cassette {path}: the request is stored, but its answer cannot be replayed (HTTP "
+            f"{same_digest[0].status}, not a chat completion, or already used by an identical request)"
+        )
+    if live_redacted_body in [item.body for item in stored]:
         return (
             f"cassette {path}: the request text equals a stored one, but its real-data values "
             "(redacted in the cassette) differ: the dataset, its split, the feature ranking or "
             "the example rows changed since recording"
         )
     live_lines = _pretty(live_redacted_body)
-    closest = max(stored, key=lambda body: difflib.SequenceMatcher(None, _pretty(body), live_lines).ratio())
+    bodies = [item.body for item in stored]
+    closest = max(bodies, key=lambda body: difflib.SequenceMatcher(None, _pretty(body), live_lines).ratio())
     diff = list(difflib.unified_diff(_pretty(closest), live_lines, "recorded", "current", lineterm="", n=1))
     shown = "\n".join(diff[:max_lines])
     more = f"\n... {len(diff) - max_lines} more diff lines" if len(diff) > max_lines else ""
-    return f"cassette {path}: no stored request matches; closest recorded request vs current:\n{shown}{more}"
+    return (
+        f"cassette {path}: no stored request matches ({len(stored)} stored); closest recorded request "
+        f"vs current:\n{shown}{more}"
+    )
 
 
 def _pretty(body: str) -> list[str]:

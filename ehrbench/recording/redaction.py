@@ -59,12 +59,13 @@ class RequestRedactor:
     """The vcrpy ``before_record_request`` hook of one recording session.
 
     ``register(text, redacted)`` declares the stored form of a message text before the request
-    that carries it is sent. ``last_redacted_body`` keeps the canonical redacted body of the last
-    request seen, to explain a replay mismatch.
+    that carries it is sent. ``last_redacted_body`` and ``last_digest`` keep the last request
+    seen, to explain a replay mismatch.
     """
 
     replacements: dict[str, str] = field(default_factory=dict)
     last_redacted_body: str = ""
+    last_digest: str = ""
 
     def register(self, text: str, redacted: str) -> None:
         self.replacements[text] = redacted
@@ -79,6 +80,7 @@ class RequestRedactor:
         digest = body_digest(canonical)
         redacted = self.redact_body(canonical)
         self.last_redacted_body = redacted
+        self.last_digest = digest
 
         request.body = redacted.encode("utf-8")
         kept = {name: value for name, value in request.headers.items() if name.lower() in KEPT_REQUEST_HEADERS}

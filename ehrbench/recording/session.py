@@ -130,7 +130,7 @@ def _send_all(case, prompts, provider, recorder, redactor, path) -> list[tuple[P
             except (CannotOverwriteExistingCassetteException, openai.APIConnectionError) as error:
                 if not _caused_by_missing_request(error):
                     raise RecordingError(_failure(case, batch, path, error)) from error
-                detail = explain_mismatch(path, redactor.last_redacted_body)
+                detail = explain_mismatch(path, redactor.last_redacted_body, redactor.last_digest)
                 raise CassetteMismatch(
                     f"{case.key.slug} {batch}: {detail}\nRecord the case again with: {record_command(case.key)}"
                 ) from None
