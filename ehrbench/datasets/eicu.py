@@ -363,11 +363,20 @@ def _clean_ids(
     return frame.loc[~repeated]
 
 
+def _as_text(values: pd.Series) -> pd.Series:
+    """Return ``values`` as stripped str with missing values kept as NaN.
+
+    ``astype("str")`` turns NaN into the text "nan" on pandas 2 but keeps it missing on
+    pandas 3, so it is not used here.
+    """
+    return values.map(lambda value: np.nan if pd.isna(value) else str(value).strip()).astype(object)
+
+
 def _to_float(values: pd.Series, column: str, report: EICUCohortReport) -> pd.Series:
     """Convert ``values`` to float64 and count the non-empty values that are not numbers."""
     if pd.api.types.is_numeric_dtype(values):
         return values.astype(float)
-    text = values.astype("str").str.strip()
+    text = _as_text(values)
     numbers = pd.to_numeric(text, errors="coerce").astype(float)
     _add(report.invalid_to_missing, column, (numbers.isna() & text.notna() & (text != "")).sum())
     return numbers
@@ -388,7 +397,7 @@ def _apache_flag(values: pd.Series, column: str, report: EICUCohortReport) -> pd
 
 
 def _to_category(values: pd.Series) -> pd.Series:
-    text = values.astype("str").str.strip()
+    text = _as_text(values)
     return text.where(text != "").astype(object)
 
 
@@ -397,7 +406,7 @@ def _parse_age(values: pd.Series, report: EICUCohortReport) -> pd.Series:
 
     The three cases are counted in ``report``.
     """
-    text = values.astype("str").str.strip()
+    text = _as_text(values)
     over_89 = text.str.replace(" ", "", regex=False) == ">89"
     empty = text.isna() | (text == "")
     ages = pd.to_numeric(text.mask(over_89 | empty), errors="coerce").astype(float)
