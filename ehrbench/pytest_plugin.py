@@ -1,7 +1,7 @@
 """The ehrbench pytest plugin: benchmark options, the case grid, criteria checks, the leaderboard.
 
 Registered through the ``pytest11`` entry point, so it is active in every pytest run of an
-environment where ehrbench is installed; it does nothing until a test requests ``bench_case``.
+environment where ehrbench is installed. It does nothing until a test requests ``bench_case``.
 Test modules in ``benchmarks/`` request ``judge`` and call ``judge("criterion_name")``.
 """
 
@@ -174,7 +174,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 @pytest.fixture
 def bench_outcome(request: pytest.FixtureRequest, bench_case: BenchCase):
-    """The generated and scored case; skips when its cassette is missing."""
+    """Generate and score the case, or skip it when its cassette is missing."""
     session = request.config.stash[SESSION_KEY]
     try:
         return session.runner.outcome(bench_case)

@@ -28,7 +28,7 @@ AccessClass = Literal["open", "credentialed"]
 #: Fractions of the train, reference and test parts.
 SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
 
-#: Seed of the split; fixed so that every run and every cassette sees the same parts.
+#: Seed of the split, fixed so that every run and every cassette uses the same parts.
 SPLIT_SEED = 20250601
 
 
@@ -41,7 +41,7 @@ class Constraint:
 
 
 class DatasetError(RuntimeError):
-    """A dataset could not be found or read; the message says which file and what to do."""
+    """A dataset could not be found or read; the message names the file and the fix."""
 
 
 class Dataset(ABC):

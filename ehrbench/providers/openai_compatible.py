@@ -28,12 +28,12 @@ LOCAL_API_KEY = "local-without-key"
 
 
 class ProviderError(RuntimeError):
-    """A provider could not be set up; the message says which setting to fix."""
+    """A provider could not be set up, or returned a response that is not a completion."""
 
 
 @dataclass(frozen=True)
 class Completion:
-    """The text of one answer with its stop reason and token counts (None when not reported)."""
+    """The text of one completion with its stop reason and token counts (None when not reported)."""
 
     text: str
     finish_reason: str | None

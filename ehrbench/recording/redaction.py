@@ -29,7 +29,7 @@ DIGEST_HEADER = "x-ehrbench-body-digest"
 #: Request headers written to cassettes; every other request header is dropped.
 KEPT_REQUEST_HEADERS = ("content-type", DIGEST_HEADER)
 
-#: Response headers written to cassettes; every other response header is dropped, so a
+#: Response headers written to cassettes. Every other response header is dropped, so a
 #: server or proxy that echoes a key or sets a cookie leaves no trace.
 KEPT_RESPONSE_HEADERS = ("content-type",)
 
@@ -124,8 +124,7 @@ def redact_response(response: dict) -> dict | None:
     """Keep a response fit to store, or return None so vcrpy drops it (``before_record_response``).
 
     Only a successful chat completion is kept: an error status (HTTP 400 and above) or a body
-    that is not a completion with at least one choice is dropped, so the next recording run
-    asks again instead of replaying the failure forever. Headers other than
+    that is not a completion with at least one choice is dropped, so the next recording run sends the request again instead of replaying the failure forever. Headers other than
     :data:`KEPT_RESPONSE_HEADERS` are removed.
     """
     status = response.get("status", {}).get("code", 200)

@@ -89,7 +89,7 @@ def collect_completions(case: LLMCase, mode: RecordMode, cassette_root: Path) ->
     :class:`CassetteMismatch` when a request is not in it and :class:`CassetteError` when the
     file cannot be read. Recording first checks that the dataset may be sent to the endpoint,
     then appends the missing requests to the cassette; a failed request raises
-    :class:`RecordingError` naming the case, and the batches answered before it are kept.
+    :class:`RecordingError` naming the case, and the batches completed before it are kept.
     """
     if mode not in RECORD_MODES:
         raise ValueError(f"mode {mode!r} is invalid; use one of {RECORD_MODES}")
@@ -136,7 +136,7 @@ def _send_all(case, prompts, provider, recorder, redactor, path) -> list[tuple[P
                 ) from None
             except (openai.APIError, ProviderError) as error:
                 raise RecordingError(_failure(case, batch, path, error)) from error
-            logger.info("%s: %s answered (%s output tokens)", case.key.slug, batch, completion.output_tokens)
+            logger.info("%s: %s completed (%s output tokens)", case.key.slug, batch, completion.output_tokens)
             answers.append((prompt, completion))
     return answers
 
