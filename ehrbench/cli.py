@@ -41,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--strategies", type=_split, default=list(STRATEGIES), help=f"comma-separated, from {list(STRATEGIES)}"
     )
     record.add_argument("--feature-sets", type=_split, default=["5", "10", "20"], help="sizes such as 5,10,20,all")
-    record.add_argument("--rows", type=int, nargs="+", default=[100], help="sample sizes (rows per case)")
+    record.add_argument(
+        "--rows", type=lambda value: [int(part) for part in _split(value)], default=[100],
+        help="comma-separated sample sizes in rows per case (default: 100)",
+    )
     record.add_argument("--replicates", type=int, default=1, help="replicates per case, numbered from 0")
     record.add_argument("--cassettes", type=Path, default=DEFAULT_CASSETTES, help="cassette folder")
 
@@ -49,8 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     datasets.add_argument("--eicu-dir", help="eICU-CRD folder (default: $EHRBENCH_EICU_DIR)")
 
     report = commands.add_parser("report", help="print a stored leaderboard")
-    report.add_argument("path", type=Path, nargs="?", default=Path("results/leaderboard.json"))
-    report.add_argument("--format", choices=("markdown", "csv", "json"), default="markdown")
+    report.add_argument(
+        "path", type=Path, nargs="?", default=Path("results/leaderboard.json"),
+        help="leaderboard JSON written by 'pytest benchmarks/' (default: results/leaderboard.json)",
+    )
+    report.add_argument(
+        "--format", choices=("markdown", "csv", "json"), default="markdown", help="output format (default: markdown)"
+    )
     return parser
 
 
@@ -100,7 +108,8 @@ def run_datasets(args: argparse.Namespace) -> int:
         rate = float(prepared.train[dataset.label].mean())
         print(
             f"{name}: {rows} rows, {len(prepared.schema.feature_names)} features, label {dataset.label!r} "
-            f"(training rate {rate:.3f}), access {dataset.access}, site column {dataset.site_column}"
+            f"(training rate {rate:.3f}), access {dataset.access}, "
+            f"site column {dataset.site_column or 'none (the data names no hospital)'}"
         )
     return 0
 

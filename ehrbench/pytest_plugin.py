@@ -61,6 +61,8 @@ class BenchmarkSession:
     board: Leaderboard = field(default_factory=Leaderboard)
     differences: list[str] = field(default_factory=list)
     grid_error: str = ""
+    missing_cassettes: dict[str, str] = field(default_factory=dict)
+    failed_criteria: int = 0
     _runner: BenchmarkRunner | None = None
     _thresholds: dict[str, Threshold] | None = None
     _grid: list[BenchCase] | None = None
@@ -155,6 +157,9 @@ def pytest_configure(config: pytest.Config) -> None:
     expected = config.getoption("compare_leaderboard")
     if expected and not Path(expected).is_file():
         raise pytest.UsageError(f"--compare-leaderboard: {expected} not found; pass the path of a leaderboard JSON")
+    thresholds = config.getoption("thresholds")
+    if thresholds and not Path(thresholds).is_file():
+        raise pytest.UsageError(f"--thresholds: {thresholds} not found; pass a TOML file that lists every criterion")
     config.stash[SESSION_KEY] = BenchmarkSession(config)
 
 
@@ -179,6 +184,7 @@ def bench_outcome(request: pytest.FixtureRequest, bench_case: BenchCase):
     try:
         return session.runner.outcome(bench_case)
     except CassetteMissing as error:
+        session.missing_cassettes.setdefault(bench_case.id, str(error))
         pytest.skip(str(error))
     except (CassetteMismatch, CassetteError, RecordingError, ProviderError) as error:
         pytest.fail(str(error), pytrace=False)
@@ -191,9 +197,14 @@ def judge(request: pytest.FixtureRequest, bench_case: BenchCase, bench_outcome):
     report_only = request.config.getoption("report_only")
 
     def check(criterion: str) -> Verdict:
-        verdict = session.judge(bench_case, criterion)
-        if not verdict.passed and not report_only:
-            pytest.fail(verdict.message, pytrace=False)
+        try:
+            verdict = session.judge(bench_case, criterion)
+        except KeyError as error:
+            pytest.fail(str(error.args[0]), pytrace=False)
+        if not verdict.passed:
+            session.failed_criteria += 1
+            if not report_only:
+                pytest.fail(verdict.message, pytrace=False)
         return verdict
 
     return check
@@ -229,6 +240,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if state.board.entries:
         folder = state.path_option("leaderboard_dir", "results")
         terminalreporter.write_line(f"Leaderboard written to {folder}/leaderboard.md, .json and .csv")
+    if state.failed_criteria:
+        verdict = "recorded, not failed (--report-only)" if config.getoption("report_only") else "failed tests"
+        terminalreporter.write_line(f"{state.failed_criteria} criteria missed their thresholds: {verdict}.")
+    if state.missing_cassettes:
+        terminalreporter.write_line(
+            f"{len(state.missing_cassettes)} cases were skipped because their cassette is missing:"
+        )
+        for message in sorted(state.missing_cassettes.values()):
+            terminalreporter.write_line("  " + message)
 
     expected_path = config.getoption("compare_leaderboard")
     if expected_path and state.differences:

@@ -1,0 +1,1 @@
+"""Generators of synthetic rows: the LLM generator and the reference generators without a model."""
