@@ -16,6 +16,8 @@ from ehrbench.criteria import Evaluator
 from ehrbench.datasets import PreparedDataset, get_dataset, prepare
 from ehrbench.features import FeatureSubset, build_subsets, parse_feature_set_size
 from ehrbench.generators.base import GenerationResult
+from ehrbench.generators.gaussian_copula import GENERATOR_NAME as GAUSSIAN_COPULA
+from ehrbench.generators.gaussian_copula import generate_gaussian_copula
 from ehrbench.generators.llm import generate_llm
 from ehrbench.generators.reference import REFERENCE_GENERATORS, generate_reference
 from ehrbench.metrics import MetricResult
@@ -27,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 #: Strategy name of the reference generators, which use no prompt.
 NO_STRATEGY = "none"
+
+#: Generators without a model that every grid includes unless ``references`` is off: the
+#: real-holdout ceiling, a classical synthesizer (Gaussian copula) and the independent floor.
+BASELINE_GENERATORS = REFERENCE_GENERATORS[:1] + (GAUSSIAN_COPULA,) + REFERENCE_GENERATORS[1:]
 
 
 @dataclass(frozen=True)
@@ -77,7 +83,7 @@ def build_grid(options: GridOptions) -> list[BenchCase]:
                     if options.references:
                         cases += [
                             BenchCase(dataset, name, NO_STRATEGY, feature_set, rows, replicate)
-                            for name in REFERENCE_GENERATORS
+                            for name in BASELINE_GENERATORS
                         ]
                     cases += [
                         BenchCase(dataset, model.name, strategy, feature_set, rows, replicate)
@@ -132,7 +138,10 @@ class BenchmarkRunner:
     def _run(self, case: BenchCase) -> CaseOutcome:
         prepared = self.prepared(case.dataset)
         subset = self.subset(case)
-        if case.strategy == NO_STRATEGY:
+        if case.strategy == NO_STRATEGY and case.generator == GAUSSIAN_COPULA:
+            schema = prepared.schema.select(list(subset.features))
+            generation = generate_gaussian_copula(prepared, schema, case.rows, case.replicate)
+        elif case.strategy == NO_STRATEGY:
             schema = prepared.schema.select(list(subset.features))
             generation = generate_reference(case.generator, prepared, schema, case.rows, case.replicate)
         else:

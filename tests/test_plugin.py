@@ -75,11 +75,12 @@ def test_build_grid_counts_and_ids():
 
     grid = build_grid(options)
 
-    # 2 datasets x 2 feature sets x 2 sizes x 2 replicates x (2 references + 2 models x 2 strategies)
-    assert len(grid) == 96
-    assert len({case.id for case in grid}) == 96
-    assert [case.id for case in grid[:4]] == [
+    # 2 datasets x 2 feature sets x 2 sizes x 2 replicates x (3 baselines + 2 models x 2 strategies)
+    assert len(grid) == 112
+    assert len({case.id for case in grid}) == 112
+    assert [case.id for case in grid[:5]] == [
         "rhc-real-holdout-none-k5-n50-r0",
+        "rhc-gaussian-copula-none-k5-n50-r0",
         "rhc-independent-marginals-none-k5-n50-r0",
         "rhc-model-a-naive-k5-n50-r0",
         "rhc-model-a-group-k5-n50-r0",
@@ -181,8 +182,9 @@ def test_run_judges_references_and_skips_llm(bench):
     outcomes = outcomes_by_test(result)
     board = Leaderboard.load(bench.path / "board" / "leaderboard.json")
     thresholds = load_thresholds()
-    assert len(outcomes) == 6
-    assert len(board.entries) == 4
+    # 3 baseline cases x 2 criteria judged, plus 2 skipped LLM tests
+    assert len(outcomes) == 8
+    assert len(board.entries) == 6
     for entry in board.entries:
         test_id = f"{TEST_OF_CRITERION[entry.criterion]}[{entry.dataset}-{entry.generator}-none-k5-n100-r0]"
         assert entry.passed == thresholds[entry.criterion].passes(entry.value), test_id
@@ -205,12 +207,13 @@ def test_run_prints_and_writes_leaderboard(bench):
             "### rhc, 100 rows per case",
             "| generator | strategy | passed | validity_rate k5 | kl_divergence k5 |",
             "| real-holdout | none | */2 | * | * |",
+            "| gaussian-copula | none | */2 | * | * |",
             "| independent-marginals | none | */2 | * | * |",
             "Leaderboard written to board/leaderboard.md, .json and .csv",
         ]
     )
     assert "ghost-model |" not in result.stdout.str()
-    assert {entry.generator for entry in board.entries} == {"real-holdout", "independent-marginals"}
+    assert {entry.generator for entry in board.entries} == {"real-holdout", "gaussian-copula", "independent-marginals"}
     assert board.meta["criteria"] == list(load_thresholds())
     assert (folder / "leaderboard.csv").read_text(encoding="utf-8") == board.to_csv()
     assert "| real-holdout | none |" in (folder / "leaderboard.md").read_text(encoding="utf-8")
@@ -223,7 +226,7 @@ def test_failed_criterion_fails_test(bench):
 
     outcomes = outcomes_by_test(result)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    assert sorted(outcomes.values()) == ["FAILED"] * 4 + ["SKIPPED"] * 2
+    assert sorted(outcomes.values()) == ["FAILED"] * 6 + ["SKIPPED"] * 2
     result.stdout.fnmatch_lines(["*kl_divergence = * fails kl_divergence <= -1*"])
     result.stdout.fnmatch_lines(["*validity_rate = 1.0000 fails validity_rate >= 2*"])
 
@@ -235,8 +238,8 @@ def test_report_only_exits_zero_and_keeps_failure(bench):
 
     document = json.loads((bench.path / "board" / "leaderboard.json").read_text(encoding="utf-8"))
     assert result.ret == pytest.ExitCode.OK
-    assert len(document["entries"]) == 4
-    assert [entry["passed"] for entry in document["entries"]] == [False] * 4
+    assert len(document["entries"]) == 6
+    assert [entry["passed"] for entry in document["entries"]] == [False] * 6
     assert "| real-holdout | none | 0/2 |" in result.stdout.str()
 
 
@@ -263,7 +266,7 @@ def test_compare_leaderboard_own_and_edited(bench):
     assert same.ret == pytest.ExitCode.OK
     same.stdout.fnmatch_lines(["Leaderboard equals board/leaderboard.json."])
     assert edited.ret == pytest.ExitCode.TESTS_FAILED
-    assert sorted(outcomes_by_test(edited).values()) == ["PASSED"] * 4 + ["SKIPPED"] * 2
+    assert sorted(outcomes_by_test(edited).values()) == ["PASSED"] * 6 + ["SKIPPED"] * 2
     edited.stdout.fnmatch_lines(
         [
             "*leaderboard differs from edited.json*",

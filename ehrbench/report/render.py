@@ -13,7 +13,7 @@ from collections import defaultdict
 from ehrbench.report.leaderboard import Entry, Leaderboard
 
 #: Reference generators come first, in this order.
-REFERENCE_ORDER = ("real-holdout", "independent-marginals")
+REFERENCE_ORDER = ("real-holdout", "gaussian-copula", "independent-marginals")
 STRATEGY_ORDER = ("none", "naive", "schema", "conditional", "group")
 
 
