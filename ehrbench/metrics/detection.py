@@ -36,18 +36,11 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
-from xgboost import XGBClassifier
 from xgboost.core import XGBoostError
 
 from ehrbench.metrics.base import Metric, MetricResult
-from ehrbench.metrics.utility import build_features
+from ehrbench.metrics.utility import build_features, new_classifier
 from ehrbench.schema import TableSchema
-
-#: XGBoost hyperparameters, fixed so that every generator is scored by the same classifier.
-#: They are the values of the utility metrics.
-N_ESTIMATORS = 100
-MAX_DEPTH = 4
-LEARNING_RATE = 0.1
 
 #: Number of cross-validation folds.
 N_FOLDS = 5
@@ -120,7 +113,7 @@ class DetectionAUROC(Metric):
         probabilities = np.zeros(len(classes))
         fold_auroc = []
         for train_rows, test_rows in folds.split(features, classes):
-            model = _new_model(self.seed)
+            model = new_classifier(self.seed)
             model.fit(features.iloc[train_rows], classes[train_rows])
             probabilities[test_rows] = model.predict_proba(features.iloc[test_rows])[:, 1]
             fold_auroc.append(float(roc_auc_score(classes[test_rows], probabilities[test_rows])))
@@ -153,15 +146,3 @@ def _build_table(
         features[schema.label] = frame[schema.label]
         parts.append(features)
     return pd.concat(parts, ignore_index=True), replaced
-
-
-def _new_model(seed: int) -> XGBClassifier:
-    return XGBClassifier(
-        n_estimators=N_ESTIMATORS,
-        max_depth=MAX_DEPTH,
-        learning_rate=LEARNING_RATE,
-        tree_method="hist",
-        enable_categorical=True,
-        n_jobs=1,
-        random_state=seed,
-    )

@@ -128,7 +128,7 @@ def fit_and_score(
         train_positive_rate=float(labels.mean()),
         features=list(train_features.columns),
     )
-    model = _new_model(seed)
+    model = new_classifier(seed)
     try:
         model.fit(train_features, labels)
         probabilities = model.predict_proba(test_features)[:, 1]
@@ -193,7 +193,8 @@ def _find_training_problem(features: pd.DataFrame, labels: np.ndarray, label: st
     return ""
 
 
-def _new_model(seed: int) -> XGBClassifier:
+def new_classifier(seed: int) -> XGBClassifier:
+    """Return the XGBoost classifier every ehrbench model uses: fixed, single-threaded, seeded."""
     return XGBClassifier(
         n_estimators=N_ESTIMATORS,
         max_depth=MAX_DEPTH,
