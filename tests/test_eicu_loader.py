@@ -19,13 +19,26 @@ from ehrbench.datasets import eicu as eicu_module
 from ehrbench.datasets.base import DatasetError
 from ehrbench.datasets.eicu import AGE_OVER_89, EICU
 
-FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "eicu-mini"
+#: Committed fixture files carry a ``.fixture`` suffix, so that no tracked file is named like an
+#: eICU table; :func:`materialize_fixture` copies them to a folder under their real names.
+FIXTURE_SOURCE = Path(__file__).resolve().parents[1] / "fixtures" / "eicu-mini"
+FIXTURE = FIXTURE_SOURCE
 
 #: Number of ICU stays in the eICU-CRD demo 2.0.1.
 DEMO_STAYS = 2520
 
 APACHE_NUMERIC = [*eicu_module._APS_NUMERIC, *eicu_module._GCS]
 APACHE_FLAGS = [*eicu_module._APS_FLAGS, *eicu_module._PRED_FLAGS]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def materialize_fixture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    global FIXTURE
+    folder = tmp_path_factory.mktemp("eicu-mini")
+    for source in FIXTURE_SOURCE.glob("*.fixture"):
+        shutil.copyfile(source, folder / source.name.removesuffix(".fixture"))
+    FIXTURE = folder
+    return folder
 
 
 @pytest.fixture(scope="module")
