@@ -13,6 +13,7 @@ from ehrbench.providers import (
     ModelConfigError,
     OpenAICompatibleProvider,
     ProviderError,
+    check_egress,
     is_loopback,
     load_models,
     resolve_api_key,
@@ -291,3 +292,47 @@ def test_arguments_hold_no_observed_range() -> None:
     text = repr(arguments["response_format"])
     assert "101.8" not in text
     assert "18.0" not in text
+
+
+class _Dataset:
+    """The two attributes of a dataset that the egress check reads."""
+
+    def __init__(self, name: str, access: str) -> None:
+        self.name = name
+        self.access = access
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    ["https://api.openai.com/v1", "http://10.0.0.5:8000/v1", None],
+)
+def test_egress_rejects_credentialed_remote(base_url: str | None) -> None:
+    config = ModelConfig(name="remote", base_url=base_url)
+
+    with pytest.raises(ProviderError) as raised:
+        check_egress(_Dataset("eicu", "credentialed"), config)
+
+    message = str(raised.value)
+    assert "'eicu' is credentialed" in message
+    assert "'remote'" in message
+    assert "declared_compliant = true" in message
+
+
+@pytest.mark.parametrize("base_url", ["http://127.0.0.1:8765/v1", "http://localhost:11434/v1", "http://[::1]:8000/v1"])
+def test_egress_allows_credentialed_loopback(base_url: str) -> None:
+    check_egress(_Dataset("eicu", "credentialed"), ModelConfig(name="local", base_url=base_url))
+
+
+def test_egress_allows_declared_compliant_endpoint() -> None:
+    config = ModelConfig(name="zdr", base_url="https://api.example.org/v1", declared_compliant=True)
+
+    check_egress(_Dataset("eicu", "credentialed"), config)
+
+
+def test_egress_allows_open_data_anywhere() -> None:
+    check_egress(_Dataset("rhc", "open"), ModelConfig(name="remote", base_url="https://api.openai.com/v1"))
+
+
+def test_declared_compliant_must_be_bool() -> None:
+    with pytest.raises(ModelConfigError, match="declared_compliant"):
+        ModelConfig(name="zdr", declared_compliant="yes")  # type: ignore[arg-type]

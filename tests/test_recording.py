@@ -19,7 +19,7 @@ import yaml
 from ehrbench.datasets import RHC, PreparedDataset, prepare
 from ehrbench.features import FeatureSubset, build_subsets
 from ehrbench.prompts import get_strategy
-from ehrbench.providers import ModelConfig, OpenAICompatibleProvider
+from ehrbench.providers import ModelConfig, OpenAICompatibleProvider, ProviderError
 from ehrbench.recording import (
     DIGEST_HEADER,
     CassetteMismatch,
@@ -290,3 +290,35 @@ def test_unknown_mode_rejected(case: LLMCase, stub: OpenAIStub, tmp_path: Path) 
     with pytest.raises(ValueError, match="Replay"):
         collect_completions(case, "Replay", tmp_path)
     assert stub.received == []
+
+
+class _CredentialedRHC(RHC):
+    """RHC labelled as credentialed data, to exercise the egress check."""
+
+    access = "credentialed"
+
+
+def test_credentialed_data_not_sent_to_remote(
+    subset: FeatureSubset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_VARIABLE, SECRET_KEY)
+    credentialed = prepare(_CredentialedRHC())
+    case = make_case(credentialed, subset, "https://api.example.org/v1")
+
+    with pytest.raises(ProviderError, match="credentialed"):
+        collect_completions(case, "record", tmp_path)
+
+    assert not list(tmp_path.rglob("*.yaml"))
+
+
+def test_credentialed_data_recorded_on_loopback(
+    subset: FeatureSubset, stub: OpenAIStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_VARIABLE, SECRET_KEY)
+    credentialed = prepare(_CredentialedRHC())
+    case = make_case(credentialed, subset, stub.base_url)
+
+    answers = collect_completions(case, "record", tmp_path)
+
+    assert len(answers) == 2
+    assert len(stub.received) == 2

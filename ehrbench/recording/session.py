@@ -144,7 +144,7 @@ def _send_all(case, prompts, provider, recorder, redactor, path) -> list[tuple[P
 def _failure(case: LLMCase, batch: str, path: Path, error: BaseException) -> str:
     return (
         f"model {case.model.name!r} ({case.model.base_url or 'default endpoint'}) failed on "
-        f"{case.key.slug} {batch}: {type(error).__name__}: {error}. Answered batches stay in {path}; "
+        f"{case.key.slug} {batch}: {type(error).__name__}: {error}. Completed batches stay in {path}; "
         f"rerun to record the rest: {record_command(case.key)}"
     )
 
