@@ -4,6 +4,10 @@ Fidelity metrics compare the synthetic rows with the real test part. Utility tra
 the synthetic rows (TSTR) and on the real training part (TRTR), tests both on the real test
 part, and reports the gaps TRTR - TSTR (positive when synthetic training is worse). The gap's
 95% interval is TRTR minus the bootstrap interval of TSTR, which treats TRTR as fixed.
+
+Detectability is max(AUROC, 1 - AUROC) of a cross-validated classifier telling real test rows
+from synthetic ones (0.5 is best). Plausibility is the share of synthetic rows that break one
+of the dataset's physiological ranges, logical rules or value sets.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from dataclasses import dataclass, field
 from ehrbench.datasets import PreparedDataset
 from ehrbench.generators.base import GenerationResult
 from ehrbench.metrics import FIDELITY_METRICS, MetricResult, UtilityResult, fit_and_score
+from ehrbench.metrics.detection import DetectionAUROC
+from ehrbench.metrics.plausibility import PlausibilityViolations
 
 #: Seed of every utility model and bootstrap.
 UTILITY_SEED = 0
@@ -25,6 +31,10 @@ class Evaluator:
     prepared: PreparedDataset
     n_bootstrap: int = 200
     _trtr: dict[tuple[str, ...], UtilityResult] = field(default_factory=dict)
+    _plausibility: PlausibilityViolations = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._plausibility = PlausibilityViolations.for_dataset(self.prepared.name)
 
     def trtr(self, columns: tuple[str, ...]) -> UtilityResult:
         """Return TRTR for ``columns``: trained on the real training part, tested on the test part."""
@@ -45,6 +55,15 @@ class Evaluator:
 
         tstr = fit_and_score(generation.synthetic, real, schema, UTILITY_SEED, self.n_bootstrap)
         trtr = self.trtr(tuple(schema.feature_names))
+        detection = DetectionAUROC(seed=UTILITY_SEED).compute(real, generation.synthetic, schema)
+        results["detectability"] = MetricResult(
+            "detectability",
+            detection.details.get("detectability") if detection.value is not None else None,
+            reason=detection.reason,
+            details={"auroc": detection.value, **detection.details},
+        )
+        results["plausibility_violations"] = self._plausibility.compute(real, generation.synthetic, schema)
+
         results.update(
             tstr_auroc=tstr.auroc,
             tstr_auprc=tstr.auprc,
