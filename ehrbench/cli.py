@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
     datasets = commands.add_parser("datasets", help="list the datasets with their size, label rate and access class")
     datasets.add_argument("--eicu-dir", help="eICU-CRD folder (default: $EHRBENCH_EICU_DIR)")
 
+    evaluate = commands.add_parser("evaluate", help="score a synthetic CSV made anywhere with the benchmark criteria")
+    evaluate.add_argument("--dataset", choices=DATASET_NAMES, required=True, help="dataset the table imitates")
+    evaluate.add_argument("--synthetic", type=Path, required=True, help="CSV with a header row of column names")
+    evaluate.add_argument("--eicu-dir", help="eICU-CRD folder (default: $EHRBENCH_EICU_DIR)")
+    evaluate.add_argument("--thresholds", type=Path, help="thresholds file in TOML (default: the packaged one)")
+
     report = commands.add_parser("report", help="print a stored leaderboard")
     report.add_argument(
         "path", type=Path, nargs="?", default=Path("results/leaderboard.json"),
@@ -114,6 +120,32 @@ def run_datasets(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_evaluate(args: argparse.Namespace) -> int:
+    from ehrbench.criteria import Evaluator, Verdict, load_thresholds
+    from ehrbench.generators.external import load_external
+
+    prepared = prepare(get_dataset(args.dataset, args.eicu_dir))
+    generation, mapping = load_external(args.synthetic, prepared)
+    if mapping.unmapped:
+        print(f"columns not in dataset {args.dataset!r}, left out: {', '.join(mapping.unmapped)}")
+    if mapping.absent:
+        print(f"dataset columns missing from the table, not scored: {', '.join(mapping.absent)}")
+    validity = generation.validity
+    print(f"{validity.valid} of {validity.requested} rows valid; rejected: "
+          f"{dict((reason, count) for reason, count in validity.rejections.items() if count) or 'none'}")
+
+    metrics = Evaluator(prepared).evaluate(generation)
+    print("| criterion | value | threshold | passed | reason |")
+    print("| --- | --- | --- | --- | --- |")
+    failed = 0
+    for name, threshold in load_thresholds(args.thresholds).items():
+        verdict = Verdict(threshold, metrics[name])
+        value = "n/a" if verdict.result.value is None else f"{verdict.result.value:.4f}"
+        failed += not verdict.passed
+        print(f"| {name} | {value} | {threshold.describe()} | {'yes' if verdict.passed else 'no'} | {verdict.result.reason} |")
+    return 1 if failed else 0
+
+
 def run_report(args: argparse.Namespace) -> int:
     from ehrbench.report.leaderboard import Leaderboard
     from ehrbench.report.render import render
@@ -129,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # vcrpy logs every stored response at INFO; the per-batch lines of ehrbench are enough.
     logging.getLogger("vcr").setLevel(logging.WARNING)
-    handlers = {"record": run_record, "datasets": run_datasets, "report": run_report}
+    handlers = {"record": run_record, "datasets": run_datasets, "evaluate": run_evaluate, "report": run_report}
     try:
         return handlers[args.command](args)
     except openai.APIError as error:
