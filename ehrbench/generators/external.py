@@ -4,7 +4,7 @@ Columns are mapped to the dataset's schema by name, ignoring letter case and sur
 spaces. CSV columns that map to no schema column are reported and left out; schema columns the
 CSV lacks are reported and not scored. Every row then goes through the same validity checks as
 an LLM answer (types, ranges, categories, exact copies of training rows), so the criteria see
-only valid rows and the validity rate says how many were dropped and why.
+only valid rows and the validity record counts the dropped rows by reason.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from ehrbench.parsing import ValidityRecord, training_row_keys, validate_records
 
 @dataclass(frozen=True)
 class ColumnMapping:
-    """How the columns of an external table map onto a dataset's schema."""
+    """The mapping of an external table's columns onto a dataset's schema."""
 
     mapped: dict[str, str]
     unmapped: list[str]
