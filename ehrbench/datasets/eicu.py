@@ -35,7 +35,7 @@ Counts of everything changed or dropped are stored in :attr:`EICU.cohort_report`
 
 Access class: the rule fails closed. The folder is treated as the open demo only when its
 patient table has at most :data:`DEMO_MAX_STAYS` rows and the folder's name, or the first line
-of a README in it, contains "demo"; every other folder is credentialed data that may not leave
+of a README in it, contains "demo". Every other folder is credentialed data that may not leave
 this machine. Pass ``access`` to :class:`EICU` to state the class explicitly.
 """
 

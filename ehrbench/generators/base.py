@@ -1,4 +1,4 @@
-"""What every generator returns."""
+"""The result type that every generator returns."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ehrbench.schema import TableSchema
 class GenerationResult:
     """The synthetic rows of one case and how they were obtained.
 
-    ``synthetic`` holds the valid rows only, with ``schema``'s columns and dtypes. Token counts
+    ``synthetic`` contains the valid rows only, with ``schema``'s columns and dtypes. Token counts
     are None for generators that do not call a model.
     """
 

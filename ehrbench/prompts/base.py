@@ -1,4 +1,4 @@
-"""What every prompt strategy shares: the request it produces and the redacted copy of it.
+"""The parts shared by every prompt strategy: the request it produces and its redacted copy.
 
 A strategy writes its user message through a ``show`` function that every value taken from real
 rows passes through: an example row's values, observed ranges, frequencies, correlations. The
@@ -21,11 +21,12 @@ import pandas as pd
 from ehrbench.datasets import PreparedDataset
 from ehrbench.schema import Column, TableSchema
 
-#: What a real value becomes in the copy of a prompt that may be stored.
+#: Placeholder of a real value in the copy of a prompt that may be stored.
 REDACTED = "[REDACTED]"
 
-#: ``json``: records as objects; ``json-arrays``: records as arrays in column order (fewer
-#: tokens, so faster on slow local models); ``csv``: plain text with a header line.
+#: Answer formats. ``json`` writes records as objects. ``json-arrays`` writes them as arrays in
+#: column order, which takes fewer tokens and so suits slow local models. ``csv`` is plain text
+#: with a header line.
 OutputFormat = Literal["json", "json-arrays", "csv"]
 
 #: Formats one real value for the prompt: the value itself, or the placeholder.
@@ -63,7 +64,7 @@ class Prompt:
 class PromptContext:
     """Everything a strategy needs to write the prompt of one batch.
 
-    ``schema`` holds the columns to generate (the feature subset plus the label, plus the group
+    ``schema`` contains the columns to generate (the feature subset plus the label, plus the group
     columns for the group-based strategy). ``group`` maps group columns to the values this batch
     must have, or is empty.
     """

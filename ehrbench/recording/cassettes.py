@@ -1,6 +1,6 @@
 """Cassette names and the vcrpy configuration of replay and recording.
 
-One cassette holds every request of one benchmark case, named from the case's values:
+One cassette contains every request of one benchmark case, named from the case's values:
 ``cassettes/<dataset>/<model>/<strategy>-k<size>-n<rows>-r<replicate>.yaml``.
 """
 
@@ -60,7 +60,7 @@ class CassetteMismatch(AssertionError):
 
 
 class CassetteError(RuntimeError):
-    """A cassette file exists but cannot be read or holds an answer that is not a completion."""
+    """A cassette file exists but cannot be read or contains an answer that is not a completion."""
 
 
 class RecordingError(RuntimeError):

@@ -71,9 +71,9 @@ class RequestRedactor:
         self.replacements[text] = redacted
 
     def __call__(self, request):
-        # vcrpy filters a request again before each lookup and filters stored requests when it
-        # loads a cassette; those carry a digest already and must be left as they are. A request
-        # that carries a digest but also a registered real text is redacted all the same.
+        # vcrpy filters a request again before each lookup, and it filters stored requests when
+        # it loads a cassette. Those carry a digest already and must be left as they are. A
+        # request that carries a digest but also a registered real text is redacted all the same.
         if _header(request, DIGEST_HEADER) and not self._carries_real_text(request):
             return request
         canonical = canonical_json(request.body)
@@ -123,8 +123,9 @@ class RequestRedactor:
 def redact_response(response: dict) -> dict | None:
     """Keep a response fit to store, or return None so vcrpy drops it (``before_record_response``).
 
-    Only a successful chat completion is kept: an error status (HTTP 400 and above) or a body
-    that is not a completion with at least one choice is dropped, so the next recording run sends the request again instead of replaying the failure forever. Headers other than
+    Only a successful chat completion is kept. An error status (HTTP 400 and above), or a body
+    that is not a completion with at least one choice, is dropped. The next recording run then
+    sends the request again instead of replaying the failure forever. Headers other than
     :data:`KEPT_RESPONSE_HEADERS` are removed.
     """
     status = response.get("status", {}).get("code", 200)

@@ -1,6 +1,6 @@
 """The leaderboard's data: one entry per (case, criterion), stored as JSON or CSV.
 
-Display lives in :mod:`ehrbench.report.render`; this module only holds and stores results.
+Display lives in :mod:`ehrbench.report.render`, so this module only keeps and stores results.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from pathlib import Path
 class Entry:
     """One criterion judged on one benchmark case.
 
-    ``value`` is None when the criterion could not be scored (``reason`` says why); ``low`` and
-    ``high`` bound a 95% interval where the metric has one.
+    ``value`` is None when the criterion could not be scored, and ``reason`` then gives the
+    cause. ``low`` and ``high`` bound a 95% interval where the metric has one.
     """
 
     dataset: str
