@@ -81,6 +81,7 @@ def entry_from_csv_row(row: dict[str, str]) -> Entry:
         low=optional_float(row["low"]),
         high=optional_float(row["high"]),
         reason=row["reason"],
+        details=json.loads(row["details"]),
     )
 
 
@@ -402,3 +403,146 @@ def test_compare_still_checks_run_datasets():
     differences = compare(current, expected)
 
     assert differences == ["rhc/real-holdout/none/k5/n100/r0 kl_divergence: value 0.05 -> 0.07"]
+
+
+# Entry details
+
+
+NESTED_DETAILS = {
+    "tstr": 0.71,
+    "trtr": 0.75,
+    "targets": {"South": {"tstr": 0.71, "rows": 312}, "West": {"tstr": None}},
+    "sizes": [10, 20],
+    "skipped": ["race"],
+    "converged": True,
+    "note": "bootstrap",
+}
+
+
+def test_details_default_to_empty():
+    assert make_entry().details == {}
+
+
+def test_details_survive_json_round_trip():
+    board = make_board([make_entry(details=NESTED_DETAILS), make_entry(criterion="auroc_gap")])
+
+    loaded = Leaderboard.from_json(board.to_json())
+
+    assert loaded.entries == board.sorted_entries()
+    assert [entry.details for entry in loaded.entries] == [{}, NESTED_DETAILS]
+
+
+def test_details_survive_csv_round_trip():
+    board = make_board([make_entry(details=NESTED_DETAILS)])
+
+    rows = list(csv.DictReader(io.StringIO(board.to_csv())))
+
+    assert [entry_from_csv_row(row) for row in rows] == board.sorted_entries()
+
+
+def test_csv_details_column_is_compact_json():
+    board = make_board([make_entry(details={"tstr": 0.7, "groups": {"sex=Male": 0.04}}), make_entry(replicate=1)])
+
+    rows = list(csv.DictReader(io.StringIO(board.to_csv())))
+
+    assert rows[0]["details"] == '{"groups":{"sex=Male":0.04},"tstr":0.7}'
+    assert rows[1]["details"] == "{}"
+
+
+def test_old_leaderboard_loads_empty_details():
+    old_entry = {name: value for name, value in VALID_ENTRY.items() if name != "details"}
+
+    loaded = Leaderboard.from_json(json.dumps({"meta": {}, "entries": [old_entry]}))
+
+    assert loaded.entries[0].details == {}
+
+
+@pytest.mark.parametrize(
+    ("details_json", "message"),
+    [
+        pytest.param("[0.7]", r"entry field 'details' is \[0.7\], expected an object", id="list"),
+        pytest.param('"tstr"', "entry field 'details' is 'tstr', expected an object", id="text"),
+        pytest.param('{"tstr": NaN}', "entry field 'details.tstr' is nan, expected a finite number", id="nan"),
+        pytest.param(
+            '{"a": {"b": [1, -Infinity]}}',
+            r"entry field 'details.a.b\[1\]' is -inf, expected a finite",
+            id="nested-inf",
+        ),
+    ],
+)
+def test_from_json_rejects_bad_details(details_json, message):
+    entry_json = json.dumps({**VALID_ENTRY, "details": "PLACEHOLDER"}).replace('"PLACEHOLDER"', details_json)
+    text = '{"meta": {}, "entries": [' + entry_json + "]}"
+
+    with pytest.raises(ValueError, match="my-board.json is not a leaderboard JSON") as raised:
+        Leaderboard.from_json(text, source="my-board.json")
+
+    assert raised.match(message)
+
+
+@pytest.mark.parametrize(
+    ("details", "message"),
+    [
+        pytest.param({1: 0.5}, "entry field 'details' has the key 1, expected text keys", id="int-key"),
+        pytest.param({"sizes": (1, 2)}, "entry field 'details.sizes' is (1, 2) of type tuple", id="tuple"),
+        pytest.param({"inf": float("inf")}, "entry field 'details.inf' is inf, expected a finite number", id="inf"),
+        pytest.param({"rows": {"a": object}}, "entry field 'details.rows.a' is <class 'object'>", id="object"),
+    ],
+)
+def test_entry_rejects_non_json_details(details, message):
+    with pytest.raises(TypeError) as raised:
+        make_entry(details=details)
+
+    assert message in str(raised.value)
+
+
+def test_entry_with_details_stays_hashable():
+    entry = make_entry(details={"tstr": 0.7})
+
+    assert hash(entry) == hash(make_entry(details={"tstr": 0.6}))
+    assert entry != make_entry(details={"tstr": 0.6})
+
+
+def test_compare_reports_first_differing_details_path():
+    before = {"targets": {"North": {"tstr": 0.8}, "South": {"tstr": 0.71, "valid": 0.9}}, "trtr": 0.8}
+    after = {"targets": {"North": {"tstr": 0.8}, "South": {"tstr": 0.69, "valid": 0.8}}, "trtr": 0.6}
+    expected = make_board([make_entry(details=before)])
+    current = make_board([make_entry(details=after)])
+
+    differences = compare(current, expected)
+
+    assert differences == ["rhc/real-holdout/none/k5/n100/r0 kl_divergence: details.targets.South.tstr 0.71 -> 0.69"]
+
+
+def test_compare_ignores_details_change_within_tolerance():
+    expected = make_board([make_entry(details={"tstr": 0.7, "rows": [100, 3]})])
+    current = make_board([make_entry(details={"tstr": 0.7 * (1 + 1e-10), "rows": [100.0, 3]})])
+
+    assert compare(current, expected) == []
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "difference"),
+    [
+        pytest.param({}, {"tstr": 0.7}, "details.tstr absent -> 0.7", id="key-added"),
+        pytest.param({"tstr": 0.7, "trtr": 0.8}, {"tstr": 0.7}, "details.trtr 0.8 -> absent", id="key-removed"),
+        pytest.param({"sizes": [1, 2]}, {"sizes": [1, 2, 3]}, "details.sizes length 2 -> 3", id="list-length"),
+        pytest.param({"sizes": [1, 2]}, {"sizes": [1, 5]}, "details.sizes[1] 2 -> 5", id="list-item"),
+        pytest.param({"tstr": 0.7}, {"tstr": None}, "details.tstr 0.7 -> None", id="number-to-null"),
+        pytest.param({"flag": 1}, {"flag": True}, "details.flag 1 -> True", id="int-to-bool"),
+        pytest.param({"note": "a"}, {"note": "b"}, "details.note 'a' -> 'b'", id="text"),
+        pytest.param({"groups": {"a": 1}}, {"groups": [1]}, "details.groups {'a': 1} -> [1]", id="dict-to-list"),
+    ],
+)
+def test_compare_reports_details_changes(before, after, difference):
+    expected = make_board([make_entry(details=before)])
+    current = make_board([make_entry(details=after)])
+
+    assert compare(current, expected) == [f"rhc/real-holdout/none/k5/n100/r0 kl_divergence: {difference}"]
+
+
+def test_compare_reports_value_before_details():
+    expected = make_board([make_entry(value=0.05, details={"tstr": 0.7})])
+    current = make_board([make_entry(value=0.06, details={"tstr": 0.6})])
+
+    assert compare(current, expected) == ["rhc/real-holdout/none/k5/n100/r0 kl_divergence: value 0.05 -> 0.06"]

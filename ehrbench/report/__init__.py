@@ -1,7 +1,8 @@
-"""The leaderboard: storage (JSON, CSV), rendering (Markdown) and comparison with a committed one."""
+"""The leaderboard: storage (JSON, CSV), rendering (Markdown), the study's tables and comparison."""
 
 from ehrbench.report.compare import compare
 from ehrbench.report.leaderboard import Entry, Leaderboard
+from ehrbench.report.paper_tables import paper_tables
 from ehrbench.report.render import render, render_markdown
 
-__all__ = ["Entry", "Leaderboard", "compare", "render", "render_markdown"]
+__all__ = ["Entry", "Leaderboard", "compare", "paper_tables", "render", "render_markdown"]

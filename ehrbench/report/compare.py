@@ -41,7 +41,44 @@ def _difference(now: Entry, before: Entry) -> str:
         return f"passed {before.passed} -> {now.passed}"
     if now.threshold != before.threshold:
         return f"threshold {before.threshold} -> {now.threshold}"
+    return _details_difference(now.details, before.details, "details")
+
+
+def _details_difference(now: object, before: object, path: str) -> str:
+    """Return the first difference between two JSON-safe values as ``path before -> now``, or "".
+
+    Dict keys are visited in sorted order and numbers (not bools) may differ within the
+    value tolerance. A key present on one side only shows as ``absent`` on the other.
+    """
+    if isinstance(now, dict) and isinstance(before, dict):
+        for key in sorted(set(now) | set(before)):
+            if key not in before or key not in now:
+                return f"{path}.{key} {_shown(before, key)} -> {_shown(now, key)}"
+            difference = _details_difference(now[key], before[key], f"{path}.{key}")
+            if difference:
+                return difference
+        return ""
+    if isinstance(now, list) and isinstance(before, list):
+        if len(now) != len(before):
+            return f"{path} length {len(before)} -> {len(now)}"
+        for index, (item_now, item_before) in enumerate(zip(now, before)):
+            difference = _details_difference(item_now, item_before, f"{path}[{index}]")
+            if difference:
+                return difference
+        return ""
+    if _is_number(now) and _is_number(before):
+        return "" if _close(now, before) else f"{path} {before!r} -> {now!r}"
+    if type(now) is not type(before) or now != before:
+        return f"{path} {before!r} -> {now!r}"
     return ""
+
+
+def _shown(mapping: dict, key: str) -> str:
+    return repr(mapping[key]) if key in mapping else "absent"
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _close(a: float | None, b: float | None) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -17,7 +18,10 @@ class Entry:
     """One criterion judged on one benchmark case.
 
     ``value`` is None when the criterion could not be scored, and ``reason`` then gives the
-    cause. ``low`` and ``high`` bound a 95% interval where the metric has one.
+    cause. ``low`` and ``high`` bound a 95% interval where the metric has one. ``details`` is a
+    small JSON-safe summary of the metric (such as the TSTR and TRTR AUROC behind a gap): str
+    keys, and values that are numbers, str, bool, None, or lists and dicts of those. Floats must
+    be finite. A bad ``details`` raises TypeError when the entry is built.
     """
 
     dataset: str
@@ -34,6 +38,13 @@ class Entry:
     low: float | None = None
     high: float | None = None
     reason: str = ""
+    # hash=False keeps Entry hashable although a dict is not.
+    details: dict = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.details, dict):
+            raise TypeError(f"entry field 'details' is {self.details!r}, expected an object (dict)")
+        _check_json_safe(self.details, "details")
 
     @property
     def key(self) -> tuple:
@@ -47,8 +58,32 @@ _TEXT_FIELDS = ("dataset", "generator", "strategy", "feature_set", "criterion", 
 _NUMBER_FIELDS = ("value", "low", "high", "threshold")
 
 
+def _check_json_safe(value: object, path: str) -> None:
+    """Raise TypeError unless ``value`` survives a JSON round trip unchanged; ``path`` names it."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"entry field {path!r} has the key {key!r}, expected text keys")
+            _check_json_safe(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json_safe(item, f"{path}[{index}]")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise TypeError(f"entry field {path!r} is {value!r}, expected a finite number")
+    elif value is not None and not isinstance(value, (str, bool, int)):
+        raise TypeError(
+            f"entry field {path!r} is {value!r} of type {type(value).__name__}, "
+            "expected a number, text, true/false, null, a list or an object"
+        )
+
+
 def _entry_from_dict(item: dict) -> Entry:
-    """Build an Entry from its JSON form, rejecting values of the wrong type."""
+    """Build an Entry from its JSON form, rejecting values of the wrong type.
+
+    Entry itself checks ``details``. A leaderboard written before entries had ``details``
+    loads with empty details.
+    """
     entry = Entry(**item)
     for name in _TEXT_FIELDS:
         if not isinstance(getattr(entry, name), str):
@@ -87,11 +122,14 @@ class Leaderboard:
         return json.dumps(document, indent=1, sort_keys=True) + "\n"
 
     def to_csv(self) -> str:
+        """Return one CSV row per entry, with ``details`` as a compact JSON text column."""
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=ENTRY_FIELDS, lineterminator="\n")
         writer.writeheader()
         for entry in self.sorted_entries():
-            writer.writerow(asdict(entry))
+            row = asdict(entry)
+            row["details"] = json.dumps(entry.details, sort_keys=True, separators=(",", ":"))
+            writer.writerow(row)
         return buffer.getvalue()
 
     @classmethod
