@@ -191,18 +191,22 @@ def generate_gaussian_copula(
     """Return ``rows`` rows of ``schema`` from a copula fitted on the training part.
 
     The fit seed is ``replicate`` and the sample seed is ``rows``, so each (rows, replicate)
-    pair gives its own rows. The rows are counted valid, because every value comes from the
+    pair gives its own rows. The dataset's group columns are fitted and sampled with the schema
+    columns and returned apart as ``groups``, for the fairness criteria. The rows are counted valid, because every value comes from the
     training part's range and category set.
     """
-    model = fit_gaussian_copula(prepared.train, schema, seed=replicate)
-    synthetic = model.sample(rows, seed=rows)
+    group_columns = [column for column in prepared.dataset.group_columns if column not in schema.names]
+    fitted = prepared.schema.select(schema.feature_names + group_columns) if group_columns else schema
+    model = fit_gaussian_copula(prepared.train, fitted, seed=replicate)
+    sample = model.sample(rows, seed=rows)
     validity = ValidityRecord(requested=rows, answers=0, failed_answers=0, parsed=rows, valid=rows)
     return GenerationResult(
         generator=GENERATOR_NAME,
         strategy="none",
         schema=schema,
-        synthetic=synthetic,
+        synthetic=sample[schema.names],
         validity=validity,
+        groups=sample[group_columns] if group_columns else None,
     )
 
 

@@ -5,27 +5,32 @@ from __future__ import annotations
 from pathlib import Path
 
 from ehrbench.generators.base import GenerationResult
-from ehrbench.parsing import training_row_keys, validate_answers
+from ehrbench.parsing import training_row_keys, validate_answers_with_copies
 from ehrbench.recording import LLMCase, RecordMode, collect_completions
 
 
 def generate_llm(case: LLMCase, mode: RecordMode, cassette_root: Path) -> GenerationResult:
     """Generate the rows of ``case`` and keep the valid ones with a validity record.
 
-    A row that copies a training row exactly is rejected, as are rows that break the schema.
+    A row that copies a training row exactly is rejected, as are rows that break the schema;
+    the copies are kept apart for the privacy criteria, as are the example rows the prompts
+    showed (``seen_rows``).
     """
     answers = collect_completions(case, mode, cassette_root)
     schema = answers[0][0].schema
     training_keys = training_row_keys(case.prepared.train, schema)
-    synthetic, validity = validate_answers(
+    outcome = validate_answers_with_copies(
         [(completion.text, prompt.rows_requested) for prompt, completion in answers], schema, training_keys
     )
+    shown = sorted({label for prompt, _ in answers for label in prompt.shown_rows})
     return GenerationResult(
         generator=case.model.name,
         strategy=case.strategy.name,
         schema=schema,
-        synthetic=synthetic,
-        validity=validity,
+        synthetic=outcome.rows,
+        validity=outcome.validity,
+        seen_rows=case.prepared.train.loc[shown, schema.names],
+        copies=outcome.copies,
         requests=len(answers),
         input_tokens=_total(completion.input_tokens for _, completion in answers),
         output_tokens=_total(completion.output_tokens for _, completion in answers),

@@ -5,7 +5,9 @@
 - ``independent-marginals`` samples each column on its own from the training part: it keeps
   every marginal and destroys every relation between columns.
 
-Their rows are real values, so they are all counted valid.
+Their rows are real values, so they are all counted valid. Both also give the dataset's group
+columns of each row (``GenerationResult.groups``) for the fairness criteria: ``real-holdout``
+the rows' own values, ``independent-marginals`` values drawn independently like every column.
 """
 
 from __future__ import annotations
@@ -28,16 +30,21 @@ def generate_reference(
     if name not in REFERENCE_GENERATORS:
         raise ValueError(f"reference generator {name!r} is unknown; choose one of {list(REFERENCE_GENERATORS)}")
     rng = np.random.default_rng([rows, replicate, REFERENCE_GENERATORS.index(name)])
+    group_columns = [column for column in prepared.dataset.group_columns if column not in schema.names]
 
     if name == "real-holdout":
         pool = prepared.reference
         index = rng.choice(len(pool), size=rows, replace=rows > len(pool))
         frame = pool.iloc[index].reset_index(drop=True)
     else:
+        # Group columns are drawn after the schema columns, so adding them changes no other draw.
         train = prepared.train
-        columns = {column: train[column].to_numpy()[rng.integers(0, len(train), size=rows)] for column in schema.names}
-        frame = pd.DataFrame(columns)
+        names = schema.names + group_columns
+        frame = pd.DataFrame({column: train[column].to_numpy()[rng.integers(0, len(train), size=rows)] for column in names})
 
     synthetic = coerce_frame(frame, schema)
+    groups = frame[group_columns].copy() if group_columns else None
     validity = ValidityRecord(requested=rows, answers=0, failed_answers=0, parsed=rows, valid=rows)
-    return GenerationResult(generator=name, strategy="none", schema=schema, synthetic=synthetic, validity=validity)
+    return GenerationResult(
+        generator=name, strategy="none", schema=schema, synthetic=synthetic, validity=validity, groups=groups
+    )

@@ -75,6 +75,9 @@ class UtilityResult:
     auroc: MetricResult
     auprc: MetricResult
     details: dict[str, Any] = field(default_factory=dict)
+    #: Predicted probability of the positive class for each test row, in test order, shape
+    #: (n_test,); None when the model could not be trained.
+    probabilities: np.ndarray | None = None
 
     @property
     def scored(self) -> bool:
@@ -136,7 +139,8 @@ def fit_and_score(
         return _unscored(f"XGBoost failed: {str(error).splitlines()[0]}", details)
 
     test_labels = test_frame[schema.label].to_numpy(dtype=int)
-    return _score_predictions(test_labels, probabilities, seed, n_bootstrap, details)
+    result = _score_predictions(test_labels, probabilities, seed, n_bootstrap, details)
+    return replace(result, probabilities=probabilities)
 
 
 def build_features(frame: pd.DataFrame, schema: TableSchema) -> tuple[pd.DataFrame, dict[str, int]]:

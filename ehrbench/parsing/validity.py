@@ -71,9 +71,11 @@ __all__ = [
     "UNPARSEABLE",
     "WRONG_TYPE",
     "ValidationOutcome",
+    "AnswersOutcome",
     "ValidityRecord",
     "training_row_keys",
     "validate_answers",
+    "validate_answers_with_copies",
     "validate_records",
 ]
 
@@ -92,6 +94,8 @@ class ValidationOutcome:
 
     rows: pd.DataFrame
     rejections: Counter
+    #: Records rejected as exact copies of a training row, converted like ``rows``.
+    copies: pd.DataFrame | None = None
 
 
 def training_row_keys(train: pd.DataFrame, schema: TableSchema) -> frozenset[tuple]:
@@ -136,15 +140,19 @@ def validate_records(
     categories = {column.name: CategoryLookup(column) for column in schema.columns}
     rejections: Counter = Counter()
     valid = []
+    copies = []
     for record in records:
         reason, row = _validate_record(record, schema, key_lookup, categories, training_keys)
         if reason:
             rejections[reason] += 1
         else:
             valid.append(row)
+        if reason == EXACT_COPY:
+            copies.append(row)
 
     rows = coerce_frame(pd.DataFrame(valid, columns=schema.names), schema)
-    return ValidationOutcome(rows, rejections)
+    copied = coerce_frame(pd.DataFrame(copies, columns=schema.names), schema)
+    return ValidationOutcome(rows, rejections, copied)
 
 
 class _KeyLookup:
@@ -169,8 +177,12 @@ def _validate_record(
     key_lookup: _KeyLookup,
     categories: dict[str, CategoryLookup],
     training_keys: frozenset[tuple],
-) -> tuple[str, None] | tuple[None, dict[str, object]]:
-    """Return the rejection reason of ``record``, or None and the converted row."""
+) -> tuple[str | None, dict[str, object] | None]:
+    """Return the rejection reason of ``record`` (or None) and the converted row.
+
+    The row is None when the record is rejected, except for an exact copy, whose converted row
+    is returned so that privacy criteria can measure what the model wrote.
+    """
     mapped: dict[str, object] = {}
     has_extra_key = False
     for key, value in record.items():
@@ -202,7 +214,7 @@ def _validate_record(
 
     key = tuple(value_key(row[column.name], column) for column in schema.columns)
     if key in training_keys:
-        return EXACT_COPY, None
+        return EXACT_COPY, row
     return None, row
 
 
@@ -216,6 +228,28 @@ def validate_answers(
     answers concatenated in answer order (schema columns, fresh index) and the summed
     :class:`ValidityRecord`.
     """
+    answers_outcome = validate_answers_with_copies(answers, schema, training_keys)
+    return answers_outcome.rows, answers_outcome.validity
+
+
+@dataclass(frozen=True)
+class AnswersOutcome:
+    """What :func:`validate_answers_with_copies` returns.
+
+    ``rows`` and ``validity`` are those of :func:`validate_answers`; ``copies`` holds every
+    record rejected as an exact copy of a training row (schema columns, fresh index), which
+    privacy criteria add back to measure what the model wrote.
+    """
+
+    rows: pd.DataFrame
+    validity: ValidityRecord
+    copies: pd.DataFrame
+
+
+def validate_answers_with_copies(
+    answers: Sequence[tuple[str, int]], schema: TableSchema, training_keys: frozenset[tuple]
+) -> AnswersOutcome:
+    """Do what :func:`validate_answers` does and also return the rows rejected as exact copies."""
     if isinstance(answers, (str, bytes)) or not isinstance(answers, Sequence):
         raise TypeError(
             f"answers: expected a list of (text, requested) pairs, got {type(answers).__name__}"
@@ -236,6 +270,7 @@ def validate_answers(
 
     total = ValidityRecord()
     frames = []
+    copies = []
     for text, requested in answers:
         requested = int(requested)
         parsed = parse_answer(text, schema.names)
@@ -260,11 +295,10 @@ def validate_answers(
         )
         if len(rows):
             frames.append(rows)
+        if len(outcome.copies):
+            copies.append(outcome.copies)
 
-    if frames:
-        rows = coerce_frame(pd.concat(frames, ignore_index=True), schema)
-    else:
-        rows = coerce_frame(pd.DataFrame(columns=schema.names), schema)
+    rows = _concat_rows(frames, schema)
     logger.info(
         "validated %d answers: %d valid rows of %d requested, %d parsed, rejections %s",
         total.answers,
@@ -273,4 +307,10 @@ def validate_answers(
         total.parsed,
         dict(total.rejections),
     )
-    return rows, total
+    return AnswersOutcome(rows, total, _concat_rows(copies, schema))
+
+
+def _concat_rows(frames: list[pd.DataFrame], schema: TableSchema) -> pd.DataFrame:
+    if frames:
+        return coerce_frame(pd.concat(frames, ignore_index=True), schema)
+    return coerce_frame(pd.DataFrame(columns=schema.names), schema)

@@ -58,6 +58,8 @@ class Prompt:
     rows_requested: int
     seed: int
     output_format: OutputFormat
+    #: Index labels, in the training part, of the example rows the message shows.
+    shown_rows: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)

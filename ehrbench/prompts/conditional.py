@@ -5,7 +5,7 @@ from __future__ import annotations
 from ehrbench.datasets import PreparedDataset
 from ehrbench.features import FeatureSubset
 from ehrbench.features.dependencies import dependency_order
-from ehrbench.prompts.base import PromptContext, Show, batch_line, format_rows, output_instructions, sample_examples
+from ehrbench.prompts.base import PromptContext, Show, batch_line, format_rows, output_instructions
 from ehrbench.prompts.schema_constrained import specification_block
 from ehrbench.prompts.strategy import PromptStrategy
 from ehrbench.schema import TableSchema
@@ -39,7 +39,7 @@ class ConditionalPrompt(PromptStrategy):
                 given = ", ".join(f"{parent} (|Spearman rho| {show(round(rho, 2))})" for parent, rho in step.parents)
                 line += f", given {given}"
             steps.append(line)
-        examples = format_rows(sample_examples(context), schema, context.output_format, show)
+        examples = format_rows(self.examples(context), schema, context.output_format, show)
         return "\n\n".join(
             [
                 f"Generate {context.rows_requested} new, realistic patient records from {dataset.title}.",

@@ -6,9 +6,11 @@ import logging
 import math
 from itertools import product
 
+import pandas as pd
+
 from ehrbench.datasets import PreparedDataset
 from ehrbench.features import FeatureSubset
-from ehrbench.prompts.base import PromptContext, Show, batch_line, format_rows, output_instructions, sample_examples
+from ehrbench.prompts.base import PromptContext, Show, batch_line, format_rows, output_instructions
 from ehrbench.prompts.schema_constrained import specification_block
 from ehrbench.prompts.strategy import BatchPlan, PromptStrategy, split_rows
 from ehrbench.schema import TableSchema
@@ -59,14 +61,17 @@ class GroupBasedPrompt(PromptStrategy):
         per_group = math.ceil(rows / len(groups))
         return [plan for group in groups for plan in split_rows(per_group, rows_per_request, group)]
 
+    def example_pool(self, context: PromptContext) -> pd.DataFrame:
+        """Return the training rows of the batch's group."""
+        train = context.prepared.train
+        columns = [column for column, _ in context.group]
+        return train[(train[columns] == [value for _, value in context.group]).all(axis=1)]
+
     def compose(self, context: PromptContext, show: Show) -> str:
         schema = context.schema
         dataset = context.prepared.dataset
-        train = context.prepared.train
-        columns = [column for column, _ in context.group]
-        members = train[(train[columns] == [value for _, value in context.group]).all(axis=1)]
         condition = " and ".join(f'{column} = "{value}"' for column, value in context.group)
-        examples = format_rows(sample_examples(context, members), schema, context.output_format, show)
+        examples = format_rows(self.examples(context), schema, context.output_format, show)
         return "\n\n".join(
             [
                 f"Generate {context.rows_requested} new, realistic patient records from {dataset.title}.",

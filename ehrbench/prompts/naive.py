@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ehrbench.prompts.base import PromptContext, Show, batch_line, format_rows, output_instructions, sample_examples
+from ehrbench.prompts.base import PromptContext, Show, batch_line, format_rows, output_instructions
 from ehrbench.prompts.strategy import PromptStrategy
 
 
@@ -17,7 +17,7 @@ class NaivePrompt(PromptStrategy):
 
     def compose(self, context: PromptContext, show: Show) -> str:
         schema = context.schema
-        examples = format_rows(sample_examples(context), schema, context.output_format, show)
+        examples = format_rows(self.examples(context), schema, context.output_format, show)
         return "\n\n".join(
             [
                 f"Here are example patient records from {context.prepared.dataset.title}, "

@@ -9,7 +9,6 @@ from ehrbench.prompts.base import (
     describe_column,
     format_rows,
     output_instructions,
-    sample_examples,
 )
 from ehrbench.prompts.strategy import PromptStrategy
 from ehrbench.schema import Column, TableSchema
@@ -57,7 +56,7 @@ class SchemaConstrainedPrompt(PromptStrategy):
     def compose(self, context: PromptContext, show: Show) -> str:
         schema = context.schema
         dataset = context.prepared.dataset
-        examples = format_rows(sample_examples(context), schema, context.output_format, show)
+        examples = format_rows(self.examples(context), schema, context.output_format, show)
         return "\n\n".join(
             [
                 f"Generate {context.rows_requested} new, realistic patient records from {dataset.title}.",

@@ -6,6 +6,8 @@ import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+import pandas as pd
+
 from ehrbench.datasets import PreparedDataset
 from ehrbench.features import FeatureSubset
 from ehrbench.prompts.base import (
@@ -14,6 +16,7 @@ from ehrbench.prompts.base import (
     Prompt,
     PromptContext,
     Show,
+    sample_examples,
     show_redacted,
     show_value,
 )
@@ -47,6 +50,14 @@ class PromptStrategy(ABC):
         """Split a request for ``rows`` rows into requests of at most ``rows_per_request``."""
         return split_rows(rows, rows_per_request)
 
+    def example_pool(self, context: PromptContext) -> pd.DataFrame:
+        """Return the training rows that the example rows of a batch are drawn from."""
+        return context.prepared.train
+
+    def examples(self, context: PromptContext) -> pd.DataFrame:
+        """Return the example rows of a batch, drawn from :meth:`example_pool` with its seed."""
+        return sample_examples(context, self.example_pool(context))
+
     @abstractmethod
     def compose(self, context: PromptContext, show: Show) -> str:
         """Write the user message, passing every real value through ``show``."""
@@ -62,6 +73,7 @@ class PromptStrategy(ABC):
             rows_requested=context.rows_requested,
             seed=context.seed,
             output_format=context.output_format,
+            shown_rows=tuple(int(label) for label in self.examples(context).index),
         )
 
 
