@@ -213,7 +213,7 @@ def test_empty_gender_missing(frame: pd.DataFrame) -> None:
 def test_class_attributes() -> None:
     assert EICU.name == "eicu"
     assert EICU.label == "hospital_death"
-    assert EICU.site_column == "region"
+    assert EICU.site_columns == ("region", "hospitalid")
     assert EICU.group_columns == ("ethnicity", "gender")
     assert EICU.id_columns == ("patientunitstayid", "hospitalid")
 

@@ -54,8 +54,9 @@ class Dataset(ABC):
     name: str
     #: Outcome column: 1.0 for in-hospital (or study) death, 0.0 otherwise.
     label: str
-    #: Column that names the hospital or site, or None when the data has no site.
-    site_column: str | None = None
+    #: Columns that name the site of a row, coarsest first (eICU: region, then hospital); empty
+    #: when the data has no site. The cross-site criterion uses each in turn.
+    site_columns: tuple[str, ...] = ()
     #: Demographic columns that the group-based strategy conditions on.
     group_columns: tuple[str, ...] = ()
     #: ``open`` data may be sent to any endpoint; ``credentialed`` data may not be shared.

@@ -236,7 +236,7 @@ class EICU(Dataset):
 
     name = "eicu"
     label = "hospital_death"
-    site_column = "region"
+    site_columns = ("region", "hospitalid")
     group_columns = ("ethnicity", "gender")
     id_columns = ("patientunitstayid", "hospitalid")
     title = "the eICU Collaborative Research Database (ICU stays in US hospitals, 2014-2015)"

@@ -121,7 +121,6 @@ class RHC(Dataset):
 
     name = "rhc"
     label = "death"
-    site_column = None
     group_columns = ("race", "sex")
     access = "open"
     title = "the SUPPORT right heart catheterization study (critically ill adults in US ICUs)"

@@ -62,6 +62,18 @@ class MetricResult:
         """True when the metric produced a value."""
         return self.value is not None
 
+    @property
+    def applicable(self) -> bool:
+        """False when the criterion does not apply to the case (see :func:`not_applicable`)."""
+        return not self.details.get("not_applicable", False)
+
+
+def not_applicable(name: str, reason: str, **details: Any) -> MetricResult:
+    """Return the result of a criterion that does not apply to a case, such as cross-site
+    generalisation on a dataset without sites; reports skip it with ``reason``."""
+    logger.info("metric %s does not apply: %s", name, reason)
+    return MetricResult(name, None, reason=reason, details={**details, "not_applicable": True})
+
 
 class Metric(ABC):
     """A fidelity or utility metric of a synthetic table against a real one.

@@ -18,8 +18,10 @@ training rows of each synthetic row and each reference row:
   means synthetic rows are no closer to training rows than unseen real rows are.
 - NNDR ratio: the same ratio of medians of the nearest-neighbour distance ratio (closest
   distance / second-closest distance, in [0, 1]). Range [0, inf), higher is better.
-- exact-copy rate: fraction of synthetic rows at distance 0 from a training row, that is equal
-  on every column. Range [0, 1], lower is better.
+- exact-copy rate: fraction of synthetic rows equal to a training row on every column, with
+  numbers compared after rounding to 6 significant digits (the key with which
+  :mod:`ehrbench.parsing.validity` rejects copies), so that a value written back from a prompt
+  as 0.627 copies a stored 0.62699999. Range [0, 1], lower is better.
 - near-copy rate: fraction of synthetic rows whose DCR is below the 5th percentile of the
   reference rows' DCR. Range [0, 1], lower is better. A generator as private as the reference
   part scores about 0.05 or less (less when ties put many reference rows at the percentile).
@@ -66,8 +68,9 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from ehrbench.metrics.base import Goal, MetricResult, check_real, check_schema, coerce_columns, find_table_problems
+from ehrbench.metrics.base import Goal, MetricResult, not_applicable, check_real, check_schema, coerce_columns, find_table_problems
 from ehrbench.metrics.distance import fit_scales, nearest_distances
+from ehrbench.metrics.diversity import row_keys
 from ehrbench.schema import TableSchema
 
 logger = logging.getLogger(__name__)
@@ -139,14 +142,17 @@ def closest_record_metrics(
     counts = {"n_synthetic": len(synthetic_frame), "n_reference": len(baseline), "n_train": len(train_frame)}
     threshold = float(np.quantile(reference_dcr, NEAR_COPY_QUANTILE))
     near_details = {**counts, "threshold": threshold, "reference_rate": float(np.mean(reference_dcr < threshold))}
-    exact_details = {**counts, "reference_rate": float(np.mean(reference_dcr == 0.0))}
+    train_keys = set(row_keys(train_frame, schema, schema.names))
+    synthetic_copies = np.array([key in train_keys for key in row_keys(synthetic_frame, schema, schema.names)])
+    reference_copies = np.array([key in train_keys for key in row_keys(baseline, schema, schema.names)])
+    exact_details = {**counts, "reference_rate": float(np.mean(reference_copies))}
 
     return ClosestRecordResult(
         dcr_ratio=_ratio_of_medians("dcr_ratio", synthetic_dcr, reference_dcr, counts, rng),
         nndr_ratio=_ratio_of_medians(
             "nndr_ratio", _nndr(synthetic_nearest), _nndr(reference_nearest), counts, rng
         ),
-        exact_copy_rate=_rate("exact_copy_rate", synthetic_dcr == 0.0, exact_details, rng),
+        exact_copy_rate=_rate("exact_copy_rate", synthetic_copies, exact_details, rng),
         near_copy_rate=_rate("near_copy_rate", synthetic_dcr < threshold, near_details, rng),
     )
 
@@ -394,7 +400,7 @@ def _ratio_of_medians(
             "the median of the reference rows is 0, so at least half of the unseen real rows equal a "
             "training row on these columns and a ratio has no meaning"
         )
-        return _unscored(name, reason, **details)
+        return not_applicable(name, reason, **details)
 
     low, high = _bootstrap_interval(synthetic, np.median, rng) / reference_median
     return MetricResult(name, synthetic_median / reference_median, low=low, high=high, details=details)
