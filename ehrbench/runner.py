@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ehrbench.criteria import Evaluator
+from ehrbench.criteria.evaluation import UTILITY_SEED
 from ehrbench.datasets import PreparedDataset, get_dataset, prepare
+from ehrbench.datasets.sites import SitePlan, plan_sites, restrict_to_site, target_rows
 from ehrbench.features import FeatureSubset, build_subsets, parse_feature_set_size
 from ehrbench.generators.base import GenerationResult
 from ehrbench.generators.gaussian_copula import GENERATOR_NAME as GAUSSIAN_COPULA
@@ -21,6 +23,9 @@ from ehrbench.generators.gaussian_copula import generate_gaussian_copula
 from ehrbench.generators.llm import generate_llm
 from ehrbench.generators.reference import REFERENCE_GENERATORS, generate_reference
 from ehrbench.metrics import MetricResult
+from ehrbench.metrics.base import not_applicable
+from ehrbench.metrics.cross_site import NAME as CROSS_SITE
+from ehrbench.metrics.cross_site import cross_site_auroc_drop
 from ehrbench.prompts import get_strategy
 from ehrbench.providers import ModelConfig
 from ehrbench.recording import LLMCase, RecordMode
@@ -93,6 +98,25 @@ def build_grid(options: GridOptions) -> list[BenchCase]:
     return cases
 
 
+def site_sources(
+    prepared: PreparedDataset, subset: FeatureSubset, plans: list[SitePlan] | None = None
+) -> list[tuple[SitePlan, PreparedDataset, FeatureSubset]]:
+    """Return, per usable site column, its plan, the source site's rows and the features to generate.
+
+    ``plans`` defaults to the plans of every site column of the dataset. Site columns are left
+    out of the features, because a column that is constant at the source teaches nothing.
+    """
+    columns = prepared.dataset.site_columns
+    if plans is None:
+        plans = [plan_sites(prepared, column) for column in columns]
+    features = tuple(name for name in subset.features if name not in columns)
+    return [
+        (plan, restrict_to_site(prepared, plan.column, plan.source), FeatureSubset(subset.size, features))
+        for plan in plans
+        if plan.usable
+    ]
+
+
 @dataclass
 class CaseOutcome:
     """A generated and scored case."""
@@ -112,6 +136,7 @@ class BenchmarkRunner:
     _prepared: dict[str, PreparedDataset] = field(default_factory=dict)
     _evaluators: dict[str, Evaluator] = field(default_factory=dict)
     _outcomes: dict[BenchCase, CaseOutcome | BaseException] = field(default_factory=dict)
+    _cross_site: dict[BenchCase, MetricResult | BaseException] = field(default_factory=dict)
 
     def prepared(self, dataset: str) -> PreparedDataset:
         if dataset not in self._prepared:
@@ -125,29 +150,83 @@ class BenchmarkRunner:
 
     def outcome(self, case: BenchCase) -> CaseOutcome:
         """Return the scored case, generating it on first use; a failure is re-raised each time."""
-        if case not in self._outcomes:
+        return self._cached(self._outcomes, case, self._run)
+
+    def result(self, case: BenchCase, criterion: str) -> MetricResult:
+        """Return the metric of ``criterion`` on ``case``.
+
+        Raises KeyError when no metric has that name, and whatever generating the case raised
+        (for example :class:`~ehrbench.recording.CassetteMissing`).
+        """
+        if criterion == CROSS_SITE:
+            return self._cached(self._cross_site, case, self._run_cross_site)
+        metrics = self.outcome(case).metrics
+        if criterion not in metrics:
+            raise KeyError(f"criterion {criterion!r} has no metric; the metrics are {sorted(metrics)} and {CROSS_SITE!r}")
+        return metrics[criterion]
+
+    @staticmethod
+    def _cached(store: dict, case: BenchCase, compute):
+        if case not in store:
             try:
-                self._outcomes[case] = self._run(case)
+                store[case] = compute(case)
             except Exception as error:  # stored so that every criterion of the case reports it
-                self._outcomes[case] = error
-        outcome = self._outcomes[case]
-        if isinstance(outcome, BaseException):
-            raise outcome
-        return outcome
+                store[case] = error
+        value = store[case]
+        if isinstance(value, BaseException):
+            raise value
+        return value
 
     def _run(self, case: BenchCase) -> CaseOutcome:
         prepared = self.prepared(case.dataset)
-        subset = self.subset(case)
-        if case.strategy == NO_STRATEGY and case.generator == GAUSSIAN_COPULA:
-            schema = prepared.schema.select(list(subset.features))
-            generation = generate_gaussian_copula(prepared, schema, case.rows, case.replicate)
-        elif case.strategy == NO_STRATEGY:
-            schema = prepared.schema.select(list(subset.features))
-            generation = generate_reference(case.generator, prepared, schema, case.rows, case.replicate)
-        else:
-            llm_case = LLMCase(
-                prepared, self.models[case.generator], get_strategy(case.strategy), subset, case.rows, case.replicate
-            )
-            generation = generate_llm(llm_case, self.mode, self.cassette_root)
+        generation = self._generate(case, prepared, self.subset(case))
         metrics = self._evaluators[case.dataset].evaluate(generation)
         return CaseOutcome(generation, metrics)
+
+    def _generate(
+        self, case: BenchCase, prepared: PreparedDataset, subset: FeatureSubset, site: str = ""
+    ) -> GenerationResult:
+        """Generate ``case`` from ``prepared`` (the whole dataset, or one site of it)."""
+        if case.strategy == NO_STRATEGY and case.generator == GAUSSIAN_COPULA:
+            schema = prepared.schema.select(list(subset.features))
+            return generate_gaussian_copula(prepared, schema, case.rows, case.replicate)
+        if case.strategy == NO_STRATEGY:
+            schema = prepared.schema.select(list(subset.features))
+            return generate_reference(case.generator, prepared, schema, case.rows, case.replicate)
+        llm_case = LLMCase(
+            prepared, self.models[case.generator], get_strategy(case.strategy), subset, case.rows, case.replicate, site
+        )
+        return generate_llm(llm_case, self.mode, self.cassette_root)
+
+    def _run_cross_site(self, case: BenchCase) -> MetricResult:
+        """Generate from the largest site of each site column and score transfer to the others.
+
+        The value is that of the first site column with a usable source (eICU: region); the
+        others are reported in ``details["summary"]["levels"]``.
+        """
+        prepared = self.prepared(case.dataset)
+        columns = prepared.dataset.site_columns
+        if not columns:
+            return not_applicable(CROSS_SITE, f"dataset {case.dataset!r} has no site column")
+        plans = [plan_sites(prepared, column) for column in columns]
+        usable = [plan for plan in plans if plan.usable]
+        notes = [note for plan in plans for note in plan.notes]
+        if not usable:
+            return not_applicable(CROSS_SITE, "no site qualifies: " + "; ".join(notes))
+
+        levels = {}
+        for plan, site_prepared, site_subset in site_sources(prepared, self.subset(case), usable):
+            generation = self._generate(case, site_prepared, site_subset, plan.label)
+            levels[plan.column] = cross_site_auroc_drop(
+                generation.synthetic,
+                site_prepared.train,
+                target_rows(prepared, plan),
+                generation.schema,
+                UTILITY_SEED,
+                (plan.column, plan.source),
+            )
+        first = levels[usable[0].column]
+        summary = dict(first.details.get("summary", {}))
+        summary["levels"] = {column: result.details.get("summary", {}) for column, result in levels.items()}
+        summary["notes"] = notes
+        return MetricResult(first.name, first.value, first.reason, details={**first.details, "summary": summary})

@@ -8,20 +8,40 @@ part, and reports the gaps TRTR - TSTR (positive when synthetic training is wors
 Detectability is max(AUROC, 1 - AUROC) of a cross-validated classifier telling real test rows
 from synthetic ones (0.5 is best). Plausibility is the share of synthetic rows that break one
 of the dataset's physiological ranges, logical rules or value sets.
+
+Privacy criteria (:mod:`ehrbench.metrics.privacy`) score every row the generator wrote, the
+valid rows plus those rejected as exact copies of training rows, because a copy leaks a
+patient whether or not it is scored elsewhere. The members of the membership attacks are the
+training rows the generator was shown (an LLM's example rows), or the whole training part.
+
+Diversity criteria (:mod:`ehrbench.metrics.diversity`) and fairness criteria
+(:mod:`ehrbench.metrics.fairness`) score the valid rows. The per-group KL divergence applies only
+when the group of every synthetic row is known; otherwise it is marked not applicable.
+
+Cross-site generalisation needs rows generated from one site and is scored by the runner.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 from ehrbench.datasets import PreparedDataset
 from ehrbench.generators.base import GenerationResult
 from ehrbench.metrics import FIDELITY_METRICS, MetricResult, UtilityResult, fit_and_score
+from ehrbench.metrics.base import not_applicable
 from ehrbench.metrics.detection import DetectionAUROC
+from ehrbench.metrics.diversity import CategoryCoverage, DuplicateRowShare, RangeCoverage
+from ehrbench.metrics.fairness import group_auroc_gap, group_kl_divergence
 from ehrbench.metrics.plausibility import PlausibilityViolations
+from ehrbench.metrics.privacy import closest_record_metrics, membership_inference
 
-#: Seed of every utility model and bootstrap.
+#: Seed of every utility model, bootstrap and privacy sample.
 UTILITY_SEED = 0
+
+#: The coverage metrics, which need only the synthetic rows and the real test part.
+COVERAGE_METRICS = (CategoryCoverage, RangeCoverage)
 
 
 @dataclass
@@ -55,15 +75,6 @@ class Evaluator:
 
         tstr = fit_and_score(generation.synthetic, real, schema, UTILITY_SEED, self.n_bootstrap)
         trtr = self.trtr(tuple(schema.feature_names))
-        detection = DetectionAUROC(seed=UTILITY_SEED).compute(real, generation.synthetic, schema)
-        results["detectability"] = MetricResult(
-            "detectability",
-            detection.details.get("detectability") if detection.value is not None else None,
-            reason=detection.reason,
-            details={"auroc": detection.value, **detection.details},
-        )
-        results["plausibility_violations"] = self._plausibility.compute(real, generation.synthetic, schema)
-
         results.update(
             tstr_auroc=tstr.auroc,
             tstr_auprc=tstr.auprc,
@@ -72,7 +83,120 @@ class Evaluator:
             auroc_gap=_gap("auroc_gap", trtr.auroc, tstr.auroc),
             auprc_gap=_gap("auprc_gap", trtr.auprc, tstr.auprc),
         )
+        results.update(self.realism(generation))
+        results.update(self.privacy(generation))
+        results.update(self.diversity(generation))
+        results.update(self.fairness(generation, tstr, trtr))
         return results
+
+    def realism(self, generation: GenerationResult) -> dict[str, MetricResult]:
+        """Return detectability and the plausibility violation share."""
+        schema = generation.schema
+        real = self.prepared.test[schema.names]
+        detection = DetectionAUROC(seed=UTILITY_SEED).compute(real, generation.synthetic, schema)
+        detectability = MetricResult(
+            "detectability",
+            detection.details.get("detectability") if detection.value is not None else None,
+            reason=detection.reason,
+            details={"auroc": detection.value, **detection.details},
+        )
+        return {
+            "detectability": detectability,
+            "plausibility_violations": self._plausibility.compute(real, generation.synthetic, schema),
+        }
+
+    def privacy(self, generation: GenerationResult) -> dict[str, MetricResult]:
+        """Return the closest-record metrics and the membership attack AUROCs."""
+        schema = generation.schema
+        prepared = self.prepared
+        emitted = generation.emitted()
+        closest = closest_record_metrics(prepared.train, prepared.reference, emitted, schema, UTILITY_SEED)
+        members = prepared.train if generation.seen_rows is None else generation.seen_rows
+        attacks = membership_inference(
+            members, prepared.test, emitted, schema, UTILITY_SEED, reference=prepared.reference
+        )
+        results = {
+            "dcr_ratio": closest.dcr_ratio,
+            "nndr_ratio": closest.nndr_ratio,
+            "exact_copy_rate": closest.exact_copy_rate,
+            "near_copy_rate": closest.near_copy_rate,
+            "exact_copy_excess": _excess(closest.exact_copy_rate),
+        }
+        for name, attack in (("mia_distance_auroc", attacks.distance_attack), ("mia_density_auroc", attacks.density_attack)):
+            summary = {"advantage": attack.details.get("advantage"), "members": attack.details.get("n_members")}
+            results[name] = MetricResult(
+                name, attack.value, attack.reason, attack.low, attack.high, {**attack.details, "summary": summary}
+            )
+        return results
+
+    def diversity(self, generation: GenerationResult) -> dict[str, MetricResult]:
+        """Return the duplicate-row excess and the category and range coverage.
+
+        The duplicate-row excess is the synthetic table's duplicate share minus that of a seeded
+        sample of as many real test rows: on five binary columns, a hundred real patients
+        repeat each other too. Range [-1, 1), lower is better.
+        """
+        schema = generation.schema
+        real = self.prepared.test[schema.names]
+        results = {metric.name: metric().compute(real, generation.synthetic, schema) for metric in COVERAGE_METRICS}
+        share = DuplicateRowShare().compute(real, generation.synthetic, schema)
+        if share.value is None:
+            results["duplicate_row_excess"] = MetricResult("duplicate_row_excess", None, share.reason, details=share.details)
+            return results
+        sample = real.sample(n=min(len(real), len(generation.synthetic)), random_state=UTILITY_SEED)
+        real_share = DuplicateRowShare().compute(real, sample, schema).value
+        summary = {"share": share.value, "real_share_same_size": real_share}
+        results["duplicate_row_excess"] = MetricResult(
+            "duplicate_row_excess", share.value - real_share, details={**share.details, "summary": summary}
+        )
+        return results
+
+    def fairness(self, generation: GenerationResult, tstr: UtilityResult, trtr: UtilityResult) -> dict[str, MetricResult]:
+        """Return the worst per-group KL divergence and the per-group TSTR AUROC gap."""
+        schema = generation.schema
+        columns = list(self.prepared.dataset.group_columns)
+        if not columns:
+            reason = f"dataset {self.prepared.name!r} declares no demographic group columns"
+            return {name: not_applicable(name, reason) for name in ("group_kl_worst", "group_auroc_gap")}
+        real = self.prepared.test
+
+        if tstr.probabilities is None:
+            auroc_gap = MetricResult("group_auroc_gap", None, reason=f"TSTR could not be scored: {tstr.auroc.reason}")
+        else:
+            labels = real[schema.label].to_numpy(dtype=int)
+            auroc_gap = group_auroc_gap(labels, tstr.probabilities, real, columns, trtr.probabilities)
+
+        groups = _synthetic_groups(generation, columns)
+        if groups is None:
+            kl = not_applicable(
+                "group_kl_worst",
+                f"the synthetic rows do not state {' and '.join(columns)}: the {generation.strategy} strategy "
+                "at this feature set does not generate them (the group strategy, the reference generators "
+                "and feature sets that include them do)",
+            )
+        else:
+            kl = group_kl_divergence(real, generation.synthetic, groups, schema, columns)
+        return {"group_kl_worst": kl, "group_auroc_gap": auroc_gap}
+
+
+def _synthetic_groups(generation: GenerationResult, columns: list[str]) -> pd.DataFrame | None:
+    """Return the group columns of the synthetic rows, or None when some are unknown."""
+    known = {name: generation.synthetic[name] for name in columns if name in generation.schema.names}
+    if generation.groups is not None:
+        known.update({name: generation.groups[name] for name in columns if name in generation.groups.columns})
+    if len(known) < len(columns):
+        return None
+    return pd.DataFrame({name: known[name].to_numpy() for name in columns}, index=generation.synthetic.index)
+
+
+def _excess(rate: MetricResult) -> MetricResult:
+    """Return the exact-copy rate minus that of unseen real rows (chance matches on few columns)."""
+    name = "exact_copy_excess"
+    if rate.value is None:
+        return MetricResult(name, None, reason=rate.reason, details=rate.details)
+    reference = rate.details["reference_rate"]
+    summary = {"rate": rate.value, "reference_rate": reference}
+    return MetricResult(name, rate.value - reference, details={**rate.details, "summary": summary})
 
 
 def _validity_result(generation: GenerationResult) -> MetricResult:
@@ -88,4 +212,4 @@ def _gap(name: str, real: MetricResult, synthetic: MetricResult) -> MetricResult
     low = real.value - synthetic.high if synthetic.high is not None else None
     high = real.value - synthetic.low if synthetic.low is not None else None
     details = {"trtr": real.value, "tstr": synthetic.value, "tstr_low": synthetic.low, "tstr_high": synthetic.high}
-    return MetricResult(name, real.value - synthetic.value, low=low, high=high, details=details)
+    return MetricResult(name, real.value - synthetic.value, low=low, high=high, details={**details, "summary": details})

@@ -37,10 +37,13 @@ class CaseKey:
     feature_set: str
     rows: int
     replicate: int
+    #: ``column-value`` of the source site when the prompts show one site's rows only, else empty.
+    site: str = ""
 
     @property
     def slug(self) -> str:
-        return f"{self.strategy}-{self.feature_set}-n{self.rows}-r{self.replicate}"
+        slug = f"{self.strategy}-{self.feature_set}-n{self.rows}-r{self.replicate}"
+        return f"{slug}-{self.site}" if self.site else slug
 
     def cassette_path(self, root: Path) -> Path:
         """Return the cassette file of this case below ``root``."""

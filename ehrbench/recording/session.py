@@ -47,18 +47,23 @@ class LLMCase:
     subset: FeatureSubset
     rows: int
     replicate: int
+    #: ``column-value`` of the source site when ``prepared`` holds one site's rows only.
+    site: str = ""
 
     @property
     def key(self) -> CaseKey:
-        return CaseKey(self.prepared.name, self.model.name, self.strategy.name, self.subset.label, self.rows, self.replicate)
+        return CaseKey(
+            self.prepared.name, self.model.name, self.strategy.name, self.subset.label, self.rows, self.replicate, self.site
+        )
 
 
 def record_command(key: CaseKey) -> str:
     """Return the shell command that records the cassette of ``key``."""
-    return (
+    command = (
         f"ehrbench record --dataset {key.dataset} --models {key.model} --strategies {key.strategy} "
         f"--feature-sets {key.feature_set} --rows {key.rows} --replicates {key.replicate + 1}"
     )
+    return command + " --cross-site" if key.site else command
 
 
 def build_prompts(case: LLMCase) -> list[Prompt]:
