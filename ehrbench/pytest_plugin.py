@@ -27,9 +27,25 @@ logger = logging.getLogger(__name__)
 DEFAULT_STRATEGIES = "naive,schema,conditional,group"
 DEFAULT_FEATURE_SETS = "5,10,20"
 
+#: The grid axes: option name, flag, default and help. A project sets its own defaults in the
+#: ini file (``ehrbench_rows = "100,500"``), and the command line overrides them.
+GRID_OPTIONS = (
+    ("strategies", "--strategies", DEFAULT_STRATEGIES, "comma-separated prompt strategies"),
+    ("feature_sets", "--feature-sets", DEFAULT_FEATURE_SETS, "feature-set sizes, e.g. 5,10,15,20,all"),
+    ("rows", "--rows", "100", "comma-separated sample sizes in rows per case"),
+    ("replicates", "--replicates", "1", "replicates per case"),
+)
+
 
 def _split(value: str | None) -> list[str]:
     return [part.strip() for part in (value or "").split(",") if part.strip()]
+
+
+def _whole_number(flag: str, text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"{flag}: {text!r} is not a whole number") from None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -38,13 +54,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--eicu-dir", help="eICU-CRD folder (default: $EHRBENCH_EICU_DIR)")
     group.addoption("--models", help="comma-separated model names from the model list (default: all)")
     group.addoption("--models-file", help="model list in TOML (default: benchmarks/models.toml under the rootdir)")
-    group.addoption("--strategies", default=DEFAULT_STRATEGIES, help=f"comma-separated (default: {DEFAULT_STRATEGIES})")
-    group.addoption(
-        "--feature-sets", default=DEFAULT_FEATURE_SETS, help=f"feature-set sizes, e.g. 5,10,15,20,all (default: {DEFAULT_FEATURE_SETS})"
-    )
-    group.addoption("--rows", default="100", help="comma-separated sample sizes in rows per case (default: 100)")
-    group.addoption("--replicates", type=int, default=1, help="replicates per case (default: 1)")
-    group.addoption("--no-references", action="store_true", help="leave out the real-holdout and independent-marginals rows")
+    for name, flag, default, text in GRID_OPTIONS:
+        group.addoption(flag, help=f"{text} (default: the ini value ehrbench_{name}, else {default})")
+        parser.addini(f"ehrbench_{name}", help=f"ehrbench default of {flag}", default=default)
+    group.addoption("--no-references", action="store_true", help="leave out the reference generators (real-holdout, gaussian-copula, independent-marginals)")
     group.addoption("--cassettes", help="cassette folder (default: cassettes under the rootdir)")
     group.addoption("--record", action="store_true", help="record missing cassettes with the live model (needs its key or server)")
     group.addoption("--thresholds", help="thresholds file in TOML (default: the packaged one)")
@@ -89,6 +102,11 @@ class BenchmarkSession:
             )
         return self._runner
 
+    def grid_value(self, name: str) -> str:
+        """Return a grid axis from the command line, else from the ini file."""
+        value = self.config.getoption(name)
+        return str(value if value is not None else self.config.getini(f"ehrbench_{name}"))
+
     def grid(self) -> list[BenchCase]:
         """Return the case grid, or an empty one with :attr:`grid_error` set when an option is bad."""
         if self._grid is None:
@@ -107,10 +125,10 @@ class BenchmarkSession:
         options = GridOptions(
             datasets=tuple(datasets),
             models=tuple(select_models(self.runner.models, _split(option("models")))),
-            strategies=tuple(_split(option("strategies"))),
-            feature_sets=tuple(_split(option("feature_sets"))),
-            rows=tuple(int(value) for value in _split(option("rows"))),
-            replicates=option("replicates"),
+            strategies=tuple(_split(self.grid_value("strategies"))),
+            feature_sets=tuple(_split(self.grid_value("feature_sets"))),
+            rows=tuple(_whole_number("--rows", value) for value in _split(self.grid_value("rows"))),
+            replicates=_whole_number("--replicates", self.grid_value("replicates")),
             references=not option("no_references"),
         )
         grid = build_grid(options)
@@ -119,6 +137,12 @@ class BenchmarkSession:
             "datasets": datasets,
             "strategies": list(options.strategies),
             "criteria": list(self.thresholds),
+            "families": {name: threshold.family for name, threshold in self.thresholds.items()},
+            "grid": {
+                "feature_sets": list(options.feature_sets),
+                "rows": list(options.rows),
+                "replicates": options.replicates,
+            },
         }
         return grid
 

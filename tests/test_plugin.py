@@ -204,11 +204,14 @@ def test_run_prints_and_writes_leaderboard(bench):
     result.stdout.fnmatch_lines(
         [
             "*ehrbench leaderboard*",
-            "### rhc, 100 rows per case",
-            "| generator | strategy | passed | validity_rate k5 | kl_divergence k5 |",
-            "| real-holdout | none | */2 | * | * |",
-            "| gaussian-copula | none | */2 | * | * |",
-            "| independent-marginals | none | */2 | * | * |",
+            "### rhc, 100 rows per case: validity",
+            "| generator | strategy | passed | validity_rate k5 |",
+            "| real-holdout | none | */1 | * |",
+            "| gaussian-copula | none | */1 | * |",
+            "| independent-marginals | none | */1 | * |",
+            "### rhc, 100 rows per case: fidelity",
+            "| generator | strategy | passed | kl_divergence k5 |",
+            "| real-holdout | none | */1 | * |",
             "Leaderboard written to board/leaderboard.md, .json and .csv",
         ]
     )

@@ -546,3 +546,25 @@ def test_compare_reports_value_before_details():
     current = make_board([make_entry(value=0.06, details={"tstr": 0.6})])
 
     assert compare(current, expected) == ["rhc/real-holdout/none/k5/n100/r0 kl_divergence: value 0.05 -> 0.06"]
+
+
+def test_render_splits_tables_by_family():
+    board = Leaderboard(
+        [make_entry(), make_entry(criterion="dcr_ratio", goal="maximize", threshold=0.8, value=1.0)],
+        meta={"criteria": ["kl_divergence", "dcr_ratio"], "families": {"kl_divergence": "fidelity", "dcr_ratio": "privacy"}},
+    )
+
+    headings = [line for line in render_markdown(board).splitlines() if line.startswith("###")]
+
+    assert headings == ["### rhc, 100 rows per case: fidelity", "### rhc, 100 rows per case: privacy"]
+
+
+def test_render_without_families_keeps_one_table():
+    board = Leaderboard(
+        [make_entry(), make_entry(criterion="dcr_ratio", goal="maximize", threshold=0.8, value=1.0)],
+        meta={"criteria": ["kl_divergence", "dcr_ratio"]},
+    )
+
+    headings = [line for line in render_markdown(board).splitlines() if line.startswith("###")]
+
+    assert headings == ["### rhc, 100 rows per case"]

@@ -19,10 +19,16 @@ Diversity criteria (:mod:`ehrbench.metrics.diversity`) and fairness criteria
 when the group of every synthetic row is known; otherwise it is marked not applicable.
 
 Cross-site generalisation needs rows generated from one site and is scored by the runner.
+
+The validity rate is read from the generation's validity record. A synthetic table that breaks
+the schema, or whose row count differs from the record's valid rows, contradicts the record
+and leaves the rate unscored. Every other criterion checks the synthetic table itself and
+returns no value and a reason when it cannot be scored.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -30,12 +36,14 @@ import pandas as pd
 from ehrbench.datasets import PreparedDataset
 from ehrbench.generators.base import GenerationResult
 from ehrbench.metrics import FIDELITY_METRICS, MetricResult, UtilityResult, fit_and_score
-from ehrbench.metrics.base import not_applicable
+from ehrbench.metrics.base import find_table_problems, not_applicable
 from ehrbench.metrics.detection import DetectionAUROC
 from ehrbench.metrics.diversity import CategoryCoverage, DuplicateRowShare, RangeCoverage
 from ehrbench.metrics.fairness import group_auroc_gap, group_kl_divergence
 from ehrbench.metrics.plausibility import PlausibilityViolations
-from ehrbench.metrics.privacy import closest_record_metrics, membership_inference
+from ehrbench.metrics.privacy import MembershipInferenceResult, closest_record_metrics, membership_inference
+
+logger = logging.getLogger(__name__)
 
 #: Seed of every utility model, bootstrap and privacy sample.
 UTILITY_SEED = 0
@@ -112,9 +120,15 @@ class Evaluator:
         emitted = generation.emitted()
         closest = closest_record_metrics(prepared.train, prepared.reference, emitted, schema, UTILITY_SEED)
         members = prepared.train if generation.seen_rows is None else generation.seen_rows
-        attacks = membership_inference(
-            members, prepared.test, emitted, schema, UTILITY_SEED, reference=prepared.reference
-        )
+        if len(members) == 0:
+            reason = "the generator was shown no training row, so there is no member to attack"
+            attacks = MembershipInferenceResult(
+                not_applicable("mia_distance_auroc", reason), not_applicable("mia_density_auroc", reason)
+            )
+        else:
+            attacks = membership_inference(
+                members, prepared.test, emitted, schema, UTILITY_SEED, reference=prepared.reference
+            )
         results = {
             "dcr_ratio": closest.dcr_ratio,
             "nndr_ratio": closest.nndr_ratio,
@@ -180,13 +194,31 @@ class Evaluator:
 
 
 def _synthetic_groups(generation: GenerationResult, columns: list[str]) -> pd.DataFrame | None:
-    """Return the group columns of the synthetic rows, or None when some are unknown."""
-    known = {name: generation.synthetic[name] for name in columns if name in generation.schema.names}
-    if generation.groups is not None:
-        known.update({name: generation.groups[name] for name in columns if name in generation.groups.columns})
-    if len(known) < len(columns):
-        return None
-    return pd.DataFrame({name: known[name].to_numpy() for name in columns}, index=generation.synthetic.index)
+    """Return the group columns of the synthetic rows, or None when some are unknown.
+
+    Group columns of the schema come from ``synthetic`` and the others from ``groups``, matched
+    by position. Where ``synthetic`` is not a DataFrame or lacks a group column, that column is
+    left empty, and group_kl_divergence reports the invalid table. Raises ValueError when
+    ``groups`` has another row count than ``synthetic``.
+    """
+    synthetic = generation.synthetic
+    groups = generation.groups
+    table = synthetic if isinstance(synthetic, pd.DataFrame) else pd.DataFrame()
+    if groups is not None and isinstance(synthetic, pd.DataFrame) and len(groups) != len(synthetic):
+        raise ValueError(
+            f"generation.groups: expected one row per synthetic row ({len(synthetic)}), got {len(groups)} "
+            "rows; keep the group values of exactly the rows in generation.synthetic"
+        )
+
+    known = {}
+    for name in columns:
+        if name in generation.schema.names:
+            known[name] = table[name] if name in table.columns else pd.Series(dtype=object)
+        elif groups is not None and name in groups.columns:
+            known[name] = groups[name]
+        else:
+            return None
+    return pd.concat({name: values.reset_index(drop=True) for name, values in known.items()}, axis=1)
 
 
 def _excess(rate: MetricResult) -> MetricResult:
@@ -200,7 +232,23 @@ def _excess(rate: MetricResult) -> MetricResult:
 
 
 def _validity_result(generation: GenerationResult) -> MetricResult:
+    """Return the validity rate of the record, or no value when the synthetic rows contradict it.
+
+    The record counts the rows that passed the schema checks, and ``synthetic`` must contain
+    exactly those rows. An empty table is no contradiction when the record counts 0 valid rows.
+    """
     validity = generation.validity
+    synthetic = generation.synthetic
+    schema = generation.schema
+    problems = []
+    if not isinstance(synthetic, pd.DataFrame) or len(synthetic):
+        problems = find_table_problems(synthetic, schema, schema.names, argument="synthetic")
+    if isinstance(synthetic, pd.DataFrame) and len(synthetic) != validity.valid:
+        problems.append(f"synthetic has {len(synthetic)} rows, but the record counts {validity.valid} valid rows")
+    if problems:
+        reason = "the synthetic table contradicts the validity record: " + "; ".join(problems)
+        logger.warning("metric validity_rate could not be scored: %s", reason)
+        return MetricResult("validity_rate", None, reason=reason, details={**validity.to_dict(), "problems": problems})
     return MetricResult("validity_rate", validity.rate, details=validity.to_dict())
 
 

@@ -20,6 +20,8 @@ class Threshold:
     goal: str
     threshold: float
     reason: str
+    #: Group of criteria that reports show together, such as ``fidelity`` or ``privacy``.
+    family: str = "other"
 
     def passes(self, value: float) -> bool:
         """Return True when ``value`` meets the threshold in the criterion's direction."""
@@ -76,5 +78,8 @@ def load_thresholds(path: str | Path | None = None) -> dict[str, Threshold]:
         bound = table["threshold"]
         if isinstance(bound, bool) or not isinstance(bound, (int, float)):
             raise ValueError(f"thresholds file {source}: criterion {name!r} has threshold {bound!r}; use a number")
-        thresholds[name] = Threshold(name, table["goal"], float(bound), str(table["reason"]))
+        family = table.get("family", "other")
+        if not isinstance(family, str) or not family.strip():
+            raise ValueError(f"thresholds file {source}: criterion {name!r} has family {family!r}; use a name such as \"privacy\"")
+        thresholds[name] = Threshold(name, table["goal"], float(bound), str(table["reason"]), family.strip())
     return thresholds

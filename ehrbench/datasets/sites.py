@@ -57,15 +57,18 @@ class SitePlan:
 
 
 def site_values(frame: pd.DataFrame, column: str) -> pd.Series:
-    """Return the site of each row as text (whole numbers without decimals), NaN where missing."""
+    """Return the site of each row as text, NaN where missing.
+
+    A numeric column gives whole numbers without decimals (``146.0`` becomes ``"146"``) and other
+    numbers in full (``repr``). Text is kept as it is, so ``"007"`` and ``"7"`` stay two sites.
+    """
     if column not in frame.columns:
         raise KeyError(f"column: {column!r} is not a column of the frame; site columns are declared by the dataset")
     values = frame[column]
-    numbers = pd.to_numeric(values, errors="coerce")
-    if numbers.notna().sum() == values.notna().sum():
-        whole = numbers.dropna().mod(1).eq(0).all()
-        text = numbers.map(lambda number: f"{int(number)}" if whole else f"{number:g}", na_action="ignore")
-        return text.astype(object)
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        numbers = values.astype(float)
+        whole = bool(numbers.dropna().mod(1).eq(0).all())
+        return numbers.map(lambda number: str(int(number)) if whole else repr(float(number)), na_action="ignore").astype(object)
     return values.map(str, na_action="ignore").astype(object)
 
 
@@ -76,7 +79,11 @@ def all_rows(prepared: PreparedDataset) -> pd.DataFrame:
 
 def plan_sites(prepared: PreparedDataset, column: str) -> SitePlan:
     """Choose the source and target sites of ``column`` as the module describes."""
-    train_counts = site_values(prepared.train, column).value_counts()
+    counts = site_values(prepared.train, column).value_counts()
+    # Ties go to the first site in text order, so the source does not depend on row order.
+    train_counts = counts.rename_axis("site").reset_index(name="rows").sort_values(
+        ["rows", "site"], ascending=[False, True], kind="stable"
+    ).set_index("site")["rows"]
     notes = []
     if train_counts.empty:
         return SitePlan(column, None, (), (f"no training row has a {column}",))

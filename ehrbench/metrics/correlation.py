@@ -28,6 +28,9 @@ from ehrbench.schema import TableSchema
 #: Minimum number of rows with both values finite for a correlation to be computed.
 MIN_PAIRED_ROWS = 10
 
+#: Skipped pairs quoted in the reason, with why each was skipped.
+PAIRS_SHOWN = 3
+
 
 def pearson(x: np.ndarray, y: np.ndarray) -> tuple[float | None, str]:
     """Return the Pearson correlation of the rows where both arrays are finite.
@@ -108,15 +111,15 @@ class CorrelationDifference(Metric):
             "n_skipped_real": n_skipped_real,
             "n_skipped_synthetic": len(skipped) - n_skipped_real,
         }
+        examples = "; ".join(f"{key!r} ({why})" for key, why in list(skipped.items())[:PAIRS_SHOWN])
         if not per_pair:
-            reason = f"all {len(skipped)} column pairs were skipped, see details['skipped']"
-            return self.unscored(reason, **details)
+            return self.unscored(f"all {len(skipped)} column pairs were skipped, e.g. {examples}", **details)
 
         reason = ""
         if skipped:
             reason = (
                 f"skipped {n_skipped_real} pairs for the real table and "
-                f"{len(skipped) - n_skipped_real} for the synthetic table"
+                f"{len(skipped) - n_skipped_real} for the synthetic table, e.g. {examples}"
             )
         value = float(np.mean(list(per_pair.values())))
         return MetricResult(self.name, value, reason, details=details)

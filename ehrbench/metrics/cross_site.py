@@ -48,6 +48,13 @@ def cross_site_auroc_drop(
     if not targets:
         raise ValueError("targets: no target site; plan the sites with ehrbench.datasets.sites.plan_sites")
     names = list(targets)
+    for name in names:
+        classes = set(targets[name][schema.label].dropna().unique())
+        if classes != {0.0, 1.0}:
+            raise ValueError(
+                f"targets: site {name!r} has the outcome classes {sorted(classes)}, an AUROC needs both 0 and 1; "
+                "choose targets with ehrbench.datasets.sites.plan_sites"
+            )
     combined = pd.concat([targets[name][schema.names] for name in names], ignore_index=True)
     membership = np.repeat(names, [len(targets[name]) for name in names])
     labels = combined[schema.label].to_numpy(dtype=int)

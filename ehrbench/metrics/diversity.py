@@ -207,7 +207,8 @@ class RangeCoverage(Metric):
     the real interval is a single point, the coverage is 1 if the synthetic range contains it,
     else 0. A synthetic column without finite values covers nothing (coverage 0). A real column
     without finite values is skipped. ``details`` contains ``per_column`` coverages, the
-    ``skipped`` columns, and per column the synthetic ``infinite_values`` left out.
+    ``skipped`` columns, and per column the synthetic ``infinite_values`` left out, which the
+    reason also names.
     """
 
     name = "range_coverage"
@@ -236,7 +237,8 @@ class RangeCoverage(Metric):
         details = {"per_column": per_column, "skipped": skipped, "infinite_values": infinite}
         if not per_column:
             return self.unscored("no real numeric column has a finite value", **details)
-        return MetricResult(self.name, float(np.mean(list(per_column.values()))), details=details)
+        reason = f"left out infinite synthetic values: {infinite}" if infinite else ""
+        return MetricResult(self.name, float(np.mean(list(per_column.values()))), reason, details=details)
 
 
 def _interval_coverage(low: float, high: float, values: np.ndarray) -> float:

@@ -14,9 +14,12 @@ A group is one value of one group column (RHC: ``race``, ``sex``; eICU: ``ethnic
   worst group of one column. Range [0, 1], lower is better. It needs no group in the synthetic
   rows, because the groups are those of the real test rows.
 
-A group with fewer real rows than :data:`MIN_GROUP_REAL_ROWS`, fewer synthetic rows than
-:data:`MIN_GROUP_SYNTHETIC_ROWS` (KL only) or fewer than :data:`MIN_GROUP_EVENTS` rows of either
-outcome class (AUROC only) is reported in ``details["summary"]["too_few_rows"]`` and not scored.
+A group with fewer real test rows than :data:`MIN_GROUP_REAL_ROWS`, or (AUROC only) fewer than
+:data:`MIN_GROUP_EVENTS` rows of either outcome class, is reported in
+``details["summary"]["too_few_rows"]`` and not scored. The groups are chosen on the real rows
+alone, so a generator cannot improve its worst group by leaving a group out: a group with few
+synthetic rows gets the large KL that few rows give, and a group with none makes the KL
+criterion unscored with the group named.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from ehrbench.metrics.base import MetricResult
+from ehrbench.metrics.base import MetricResult, find_table_problems
 from ehrbench.metrics.kl_divergence import KLDivergence
 from ehrbench.schema import TableSchema
 
@@ -37,9 +40,6 @@ logger = logging.getLogger(__name__)
 
 #: Real test rows a group needs to be scored.
 MIN_GROUP_REAL_ROWS = 30
-
-#: Synthetic rows a group needs for its KL divergence.
-MIN_GROUP_SYNTHETIC_ROWS = 10
 
 #: Real test rows of each outcome class a group needs for its AUROC.
 MIN_GROUP_EVENTS = 5
@@ -60,16 +60,29 @@ def group_kl_divergence(
     """Return the largest per-group KL divergence of ``synthetic`` against ``real``.
 
     ``real`` holds the schema columns and every group column. ``synthetic`` holds the schema
-    columns, and ``synthetic_groups`` the group columns with the same index. The KL is taken
-    over the schema columns that are not group columns. ``details["summary"]`` holds the KL of
-    every scored group and the row counts of the groups that were too small.
+    columns, and ``synthetic_groups`` the group columns with one row per synthetic row, matched
+    by position. The KL is taken over the schema columns that are not group columns.
+    ``details["summary"]`` holds the KL of every scored group and the row counts of the groups
+    that were too small.
+
+    An invalid ``synthetic`` table (see :mod:`ehrbench.metrics.base`) gives ``value=None`` and
+    a reason. Raises TypeError or ValueError when ``synthetic_groups`` is not a DataFrame,
+    lacks a group column or has another row count.
     """
     name = "group_kl_worst"
+    problems = find_table_problems(synthetic, schema, schema.names, argument="synthetic")
+    if problems:
+        reason = "invalid synthetic table: " + "; ".join(problems)
+        logger.warning("metric %s could not be scored: %s", name, reason)
+        return MetricResult(name, None, reason=reason, details={"problems": problems})
+    _check_synthetic_groups(synthetic_groups, group_columns, len(synthetic))
+
     scored_columns = [column for column in schema.feature_names if column not in group_columns]
     kl_schema = schema.select(scored_columns)
     groups: dict[str, float] = {}
     too_few: dict[str, int] = {}
     unscored: dict[str, str] = {}
+    absent: list[str] = []
     for column in group_columns:
         for value in sorted(real[column].dropna().unique(), key=str):
             group = group_name(column, value)
@@ -77,8 +90,8 @@ def group_kl_divergence(
             synthetic_rows = synthetic[(synthetic_groups[column] == value).to_numpy()]
             if len(real_rows) < MIN_GROUP_REAL_ROWS:
                 too_few[group] = len(real_rows)
-            elif len(synthetic_rows) < MIN_GROUP_SYNTHETIC_ROWS:
-                too_few[group] = len(synthetic_rows)
+            elif len(synthetic_rows) == 0:
+                absent.append(group)
             else:
                 result = KLDivergence().compute(real_rows[kl_schema.names], synthetic_rows[kl_schema.names], kl_schema)
                 if result.scored:
@@ -86,13 +99,35 @@ def group_kl_divergence(
                 else:
                     unscored[group] = result.reason
 
-    summary: dict[str, Any] = {"groups": groups, "too_few_rows": too_few}
+    # Rows without a group value belong to no group; they are counted so that none is lost unseen.
+    without_group = {
+        column: {"real": int(real[column].isna().sum()), "synthetic": int(synthetic_groups[column].isna().sum())}
+        for column in group_columns
+    }
+    summary: dict[str, Any] = {"groups": groups, "too_few_rows": too_few, "absent": absent, "without_group": without_group}
     details = {"summary": summary, "unscored": unscored, "columns": scored_columns}
+    if absent:
+        reason = f"the synthetic table has no row of the groups {absent}, which have enough real rows"
+        return MetricResult(name, None, reason=reason, details=details)
     if not groups:
         return MetricResult(name, None, reason=_no_group_reason(too_few, unscored), details=details)
     worst = max(groups, key=groups.get)
     summary["worst_group"] = worst
     return MetricResult(name, groups[worst], details=details)
+
+
+def _check_synthetic_groups(synthetic_groups: object, group_columns: Sequence[str], n_rows: int) -> None:
+    if not isinstance(synthetic_groups, pd.DataFrame):
+        raise TypeError(f"synthetic_groups: expected a pandas DataFrame, got {type(synthetic_groups).__name__}")
+    missing = [column for column in group_columns if column not in synthetic_groups.columns]
+    if missing:
+        raise ValueError(
+            f"synthetic_groups: missing the group columns {missing}; its columns are {list(synthetic_groups.columns)}"
+        )
+    if len(synthetic_groups) != n_rows:
+        raise ValueError(
+            f"synthetic_groups: expected one row per synthetic row ({n_rows}), got {len(synthetic_groups)} rows"
+        )
 
 
 def group_aurocs(
@@ -102,6 +137,11 @@ def group_aurocs(
 
     ``labels`` (0/1) and ``probabilities`` have one entry per row of ``real``, in its order.
     """
+    if len(labels) != len(real) or len(probabilities) != len(real):
+        raise ValueError(
+            f"labels and probabilities: expected one value per row of real ({len(real)}), got "
+            f"{len(labels)} labels and {len(probabilities)} probabilities"
+        )
     aurocs: dict[str, float] = {}
     too_few: dict[str, int] = {}
     for column in group_columns:

@@ -2,8 +2,9 @@
 
 Per numeric column, the statistic is ``scipy.stats.ks_2samp(real, synthetic).statistic`` on
 the finite values of each table: the maximum distance between the two empirical cumulative
-distribution functions. Missing values and +/-inf are left out and counted in ``details``.
-Missingness itself is scored by :class:`~ehrbench.metrics.kl_divergence.KLDivergence`.
+distribution functions. Missing values and +/-inf are left out and counted in ``details``,
+and the reason of a scored result names the columns with infinite values. Missingness itself
+is scored by :class:`~ehrbench.metrics.kl_divergence.KLDivergence`.
 
 Range [0, 1], lower is better. The metric is ``1 - KSComplement`` of SDMetrics
 (sdmetrics/single_column/statistical/kscomplement.py) averaged over the same columns. The
@@ -76,7 +77,12 @@ class KSStatistic(Metric):
         if not per_column:
             return self.unscored("no numeric column has finite real values", **details)
 
-        reason = f"skipped columns without finite real values: {sorted(skipped)}" if skipped else ""
+        notes = []
+        if skipped:
+            notes.append(f"skipped columns without finite real values: {sorted(skipped)}")
+        if details["infinite_values"]:
+            notes.append(f"left out infinite synthetic values: {details['infinite_values']}")
+        reason = "; ".join(notes)
         value = float(np.mean(list(per_column.values())))
         return MetricResult(self.name, value, reason, details=details)
 

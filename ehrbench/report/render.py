@@ -32,7 +32,9 @@ def render_markdown(board: Leaderboard) -> str:
     """Return one Markdown table per (dataset, sample size), separated by headings.
 
     Criteria columns follow ``board.meta["criteria"]`` (the thresholds file order); criteria
-    not listed there come after it, by name.
+    not listed there come after it, by name. When ``board.meta["families"]`` maps criteria to
+    families, each (dataset, sample size) gets one table per family, in the order in which the
+    families first appear in the criteria.
     """
     groups: dict[tuple[str, int], list[Entry]] = defaultdict(list)
     for entry in board.entries:
@@ -40,11 +42,23 @@ def render_markdown(board: Leaderboard) -> str:
     if not groups:
         return "The leaderboard is empty: no benchmark case ran.\n"
     order = board.meta.get("criteria", [])
-    sections = [_table(dataset, rows, entries, order) for (dataset, rows), entries in sorted(groups.items())]
+    families = board.meta.get("families", {})
+    sections = []
+    for (dataset, rows), entries in sorted(groups.items()):
+        title = f"{dataset}, {rows} rows per case"
+        if not families:
+            sections.append(_table(title, entries, order))
+            continue
+        by_family: dict[str, list[Entry]] = defaultdict(list)
+        for entry in entries:
+            by_family[families.get(entry.criterion, "other")].append(entry)
+        family_order = list(dict.fromkeys(families[name] for name in order if name in families))
+        family_order += sorted(set(by_family) - set(family_order))
+        sections += [_table(f"{title}: {family}", by_family[family], order) for family in family_order if family in by_family]
     return "\n".join(sections)
 
 
-def _table(dataset: str, rows: int, entries: list[Entry], order: list[str]) -> str:
+def _table(title: str, entries: list[Entry], order: list[str]) -> str:
     present = set(entry.criterion for entry in entries)
     criteria = [name for name in order if name in present]
     criteria += sorted(present - set(criteria))
@@ -56,7 +70,7 @@ def _table(dataset: str, rows: int, entries: list[Entry], order: list[str]) -> s
     row_keys = sorted({(entry.generator, entry.strategy) for entry in entries}, key=_row_order)
 
     header = ["generator", "strategy", "passed"] + [f"{criterion} {feature_set}" for criterion, feature_set in columns]
-    lines = [f"### {dataset}, {rows} rows per case", "", _line(header), _line(["---"] * len(header))]
+    lines = [f"### {title}", "", _line(header), _line(["---"] * len(header))]
     for generator, strategy in row_keys:
         row_entries = [entry for entry in entries if (entry.generator, entry.strategy) == (generator, strategy)]
         passed = sum(entry.passed for entry in row_entries)
