@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from ehrbench.criteria import Evaluator
-from ehrbench.criteria.evaluation import UTILITY_SEED
+from ehrbench.criteria.evaluation import MIN_SCORED_ROWS, UTILITY_SEED
 from ehrbench.datasets import get_dataset, prepare
 from ehrbench.datasets.base import PreparedDataset
 from ehrbench.datasets.rhc import RHC
@@ -312,3 +312,18 @@ def test_evaluate_includes_new_criteria(evaluator, rhc, holdout):
     for name, result in direct.items():
         assert results[name].value == result.value, name
     assert CROSS_SITE not in results
+
+
+@pytest.mark.parametrize("n_rows", [MIN_SCORED_ROWS - 1, MIN_SCORED_ROWS])
+def test_row_minimum_unscores_all_but_validity(evaluator, rhc, schema, n_rows):
+    synthetic = coerce_frame(rhc.reference.iloc[:n_rows][schema.names].reset_index(drop=True), schema)
+
+    results = evaluator.evaluate(hand_generation(schema, synthetic))
+
+    assert results["validity_rate"].value == 1.0
+    scored = {name for name, result in results.items() if result.value is not None and name != "validity_rate"}
+    if n_rows < MIN_SCORED_ROWS:
+        assert scored == set()
+        assert f"has {n_rows} rows, fewer than the {MIN_SCORED_ROWS}" in results["kl_divergence"].reason
+    else:
+        assert {"kl_divergence", "total_variation", "dcr_ratio"} <= scored

@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 #: Seed of every utility model, bootstrap and privacy sample.
 UTILITY_SEED = 0
 
+#: Valid synthetic rows below which no criterion but validity is scored: a share, a mean or a
+#: distribution estimated from fewer rows passes or fails by chance.
+MIN_SCORED_ROWS = 10
+
 #: The coverage metrics, which need only the synthetic rows and the real test part.
 COVERAGE_METRICS = (CategoryCoverage, RangeCoverage)
 
@@ -95,7 +99,7 @@ class Evaluator:
         results.update(self.privacy(generation))
         results.update(self.diversity(generation))
         results.update(self.fairness(generation, tstr, trtr))
-        return results
+        return _require_rows(results, generation.synthetic)
 
     def realism(self, generation: GenerationResult) -> dict[str, MetricResult]:
         """Return detectability and the plausibility violation share."""
@@ -191,6 +195,21 @@ class Evaluator:
         else:
             kl = group_kl_divergence(real, generation.synthetic, groups, schema, columns)
         return {"group_kl_worst": kl, "group_auroc_gap": auroc_gap}
+
+
+def _require_rows(results: dict[str, MetricResult], synthetic: object) -> dict[str, MetricResult]:
+    """Unscore every criterion but validity when the synthetic table has too few rows to judge."""
+    if not isinstance(synthetic, pd.DataFrame) or len(synthetic) >= MIN_SCORED_ROWS:
+        return results
+    reason = (
+        f"the synthetic table has {len(synthetic)} rows, fewer than the {MIN_SCORED_ROWS} that every "
+        "criterion but validity needs"
+    )
+    return {
+        name: result if name == "validity_rate" or result.value is None
+        else MetricResult(name, None, reason=reason, details={**result.details, "value_with_too_few_rows": result.value})
+        for name, result in results.items()
+    }
 
 
 def _synthetic_groups(generation: GenerationResult, columns: list[str]) -> pd.DataFrame | None:
