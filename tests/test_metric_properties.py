@@ -7,10 +7,10 @@ Each metric is checked, where the property applies, for four properties:
 3. symmetric metrics give the same value with the tables swapped;
 4. the row order of the tables does not change the score (within :data:`TOLERANCE`).
 
-A comment at each metric states which property does not apply and why. Two properties fail
-today and are strict xfail tests with a fixed example: the row order changes
-NearDuplicateShare (for tables of unequal size) and DetectionAUROC, and the detectability of
-DetectionAUROC is close to 1 for identical tables. The generated tables
+A comment at each metric states which property does not apply and why. Fixed examples keep
+three cases these properties found: the row order changed NearDuplicateShare (for tables of
+unequal size) and DetectionAUROC, and the detectability of DetectionAUROC was close to 1 for
+identical tables. The generated tables
 have 2 to 4 columns (1 to 3 features of any kind plus a binary label) and follow
 :mod:`ehrbench.schema`. Columns are varied, limited to two values, constant or all missing,
 with or without missing values, and rows may repeat. Synthetic tables may also contain +/-inf
@@ -429,11 +429,6 @@ def test_detection_identical_tables_not_above_chance(pair) -> None:
     assert result.value <= 0.55
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="detectability = max(auc, 1 - auc) reads the below-chance AUROC of copied rows as a "
-    "clear difference, so a synthetic table equal to the real one scores about 0.94",
-)
 def test_detection_identical_tables_detectability() -> None:
     real = pd.DataFrame({"x": np.arange(40, dtype=float), "label": (np.arange(40) % 2).astype(float)})
     schema = infer_schema(real, "label", {"x": "numeric", "label": "binary"})
@@ -462,11 +457,6 @@ def test_detection_repeatable(pair) -> None:
     assert_same_result(first, second)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DetectionAUROC assigns cross-validation folds (and subsamples the larger table) by "
-    "row position, so the AUROC depends on the row order",
-)
 def test_detection_row_order() -> None:
     positions = np.arange(DETECTION_MIN_ROWS, dtype=float)
     labels = positions % 2
@@ -623,11 +613,6 @@ def test_near_duplicate_row_order_equal_sizes(pair, seed) -> None:
     assert_same_result(original, shuffled)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="NearDuplicateShare draws the rows of the larger table by position, so the draw "
-    "depends on the row order, although the module docstring says only LateRepetition does",
-)
 def test_near_duplicate_row_order_unequal_sizes() -> None:
     # The seed-0 draw keeps synthetic rows 1 to 4 of 6. Moving the last row to the front puts
     # both rows with x = 0 into the draw, and they are near duplicates of each other.

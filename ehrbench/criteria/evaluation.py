@@ -5,7 +5,7 @@ the synthetic rows (TSTR) and on the real training part (TRTR), tests both on th
 part, and reports the gaps TRTR - TSTR (positive when synthetic training is worse). The gap's
 95% interval is TRTR minus the bootstrap interval of TSTR, which treats TRTR as fixed.
 
-Detectability is max(AUROC, 1 - AUROC) of a cross-validated classifier telling real test rows
+Detectability is max(AUROC, 0.5) of a cross-validated classifier telling real test rows
 from synthetic ones (0.5 is best). Plausibility is the share of synthetic rows that break one
 of the dataset's physiological ranges, logical rules or value sets.
 

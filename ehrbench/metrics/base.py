@@ -214,6 +214,16 @@ def coerce_columns(frame: pd.DataFrame, schema: TableSchema, columns: list[str])
     return coerce_frame(frame[columns], schema)[columns]
 
 
+def order_by_content(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return the rows of ``frame`` sorted by a hash of their values, with a fresh index.
+
+    Metrics that draw rows or assign folds by position call this first, so that their result
+    does not depend on the order of the rows.
+    """
+    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    return frame.iloc[np.argsort(hashes, kind="stable")].reset_index(drop=True)
+
+
 def finite_values(values: pd.Series) -> np.ndarray:
     """Return the finite values of a float column as an array (NaN and +/-inf removed)."""
     array = values.to_numpy(dtype=float)

@@ -32,7 +32,7 @@ from numbers import Integral
 import numpy as np
 import pandas as pd
 
-from ehrbench.metrics.base import Metric, MetricResult, count_infinite, finite_values
+from ehrbench.metrics.base import Metric, MetricResult, count_infinite, finite_values, order_by_content
 from ehrbench.metrics.distance import fit_scales, nearest_distances
 from ehrbench.parsing._values import category_key, number_key
 from ehrbench.schema import TableSchema
@@ -154,10 +154,11 @@ class NearDuplicateShare(Metric):
 
 
 def _draw_rows(frame: pd.DataFrame, n_rows: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Draw ``n_rows`` rows from ``frame`` sorted by content, so the draw ignores row order."""
     if len(frame) <= n_rows:
         return frame.reset_index(drop=True)
     positions = np.sort(rng.choice(len(frame), size=n_rows, replace=False))
-    return frame.iloc[positions].reset_index(drop=True)
+    return order_by_content(frame).iloc[positions].reset_index(drop=True)
 
 
 class CategoryCoverage(Metric):
