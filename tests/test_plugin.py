@@ -325,3 +325,34 @@ def test_compare_without_entries_fails(bench):
 
     assert outcomes_by_test(result) == {f"{test}[{LLM_ID}]": "SKIPPED" for test in TEST_OF_CRITERION.values()}
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_ini_sets_grid_defaults(bench):
+    bench.makeini("[pytest]\nehrbench_rows = 40,60\nehrbench_replicates = 2\n")
+
+    result = bench.runpytest(
+        "-p", "no:cacheprovider", "--collect-only", "-q",
+        "--datasets", "rhc", "--models-file", "models.toml", "--cassettes", "no-cassettes",
+        "--feature-sets", "5", "--strategies", "naive", "--no-references",
+    )  # fmt: skip
+
+    result.stdout.fnmatch_lines(["*ghost-model-naive-k5-n40-r1*", "*ghost-model-naive-k5-n60-r0*"])
+    assert "n100" not in result.stdout.str()
+
+
+def test_command_line_overrides_ini_grid(bench):
+    bench.makeini("[pytest]\nehrbench_rows = 40\n")
+
+    result = run_bench(bench, "--collect-only", "-q", "--no-references")
+
+    result.stdout.fnmatch_lines(["*ghost-model-naive-k5-n100-r0*"])
+    assert "n40" not in result.stdout.str()
+
+
+def test_ini_bad_replicates_is_usage_error(bench):
+    bench.makeini("[pytest]\nehrbench_replicates = three\n")
+
+    result = run_bench(bench)
+
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--replicates: 'three' is not a whole number*"])
