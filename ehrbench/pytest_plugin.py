@@ -25,6 +25,9 @@ from ehrbench.runner import BenchCase, BenchmarkRunner, GridOptions, build_grid
 logger = logging.getLogger(__name__)
 
 DEFAULT_STRATEGIES = "naive,schema,conditional,group"
+
+#: Missing cassettes listed in the terminal summary; the full list goes to a file.
+MISSING_SHOWN = 10
 DEFAULT_FEATURE_SETS = "5,10,20"
 
 #: The grid axes: option name, flag, default and help. A project sets its own defaults in the
@@ -251,8 +254,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     state = session.config.stash.get(SESSION_KEY, None)
     if state is None or state._grid is None:
         return
+    folder = state.path_option("leaderboard_dir", "results")
+    if state.missing_cassettes:
+        folder.mkdir(parents=True, exist_ok=True)
+        text = "".join(message + "\n" for message in sorted(state.missing_cassettes.values()))
+        (folder / "missing-cassettes.txt").write_text(text, encoding="utf-8")
     if state.board.entries:
-        folder = state.path_option("leaderboard_dir", "results")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "leaderboard.json").write_text(state.board.to_json(), encoding="utf-8")
         (folder / "leaderboard.csv").write_text(state.board.to_csv(), encoding="utf-8")
@@ -281,11 +288,15 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         verdict = "recorded, not failed (--report-only)" if config.getoption("report_only") else "failed tests"
         terminalreporter.write_line(f"{state.failed_criteria} criteria missed their thresholds: {verdict}.")
     if state.missing_cassettes:
-        terminalreporter.write_line(
-            f"{len(state.missing_cassettes)} cases were skipped because their cassette is missing:"
-        )
-        for message in sorted(state.missing_cassettes.values()):
+        messages = sorted(state.missing_cassettes.values())
+        terminalreporter.write_line(f"{len(messages)} cases were skipped because their cassette is missing:")
+        for message in messages[:MISSING_SHOWN]:
             terminalreporter.write_line("  " + message)
+        if len(messages) > MISSING_SHOWN:
+            folder = state.path_option("leaderboard_dir", "results")
+            terminalreporter.write_line(
+                f"  ... and {len(messages) - MISSING_SHOWN} more, all listed in {folder}/missing-cassettes.txt"
+            )
 
     expected_path = config.getoption("compare_leaderboard")
     if expected_path and state.differences:

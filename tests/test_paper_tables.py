@@ -404,3 +404,16 @@ def test_cli_paper_tables_bad_details_exit_2(tmp_path, capsys):
 
     assert code == 2
     assert "has details tstr = 'high'" in capsys.readouterr().err
+
+
+def test_table_one_prefers_best_covered_size():
+    entries = []
+    for rows in (100, 200):
+        entries += case_entries("real-holdout", "none", "kall", rows, 0)
+    entries += case_entries("model-a", "naive", "kall", 100, 0)
+
+    text = paper_tables(make_board(entries))
+
+    heading = next(line for line in text.splitlines() if line.startswith("### Table 1."))
+    assert heading.endswith("(kall, 100 rows per case)")
+    assert any(line.startswith("| model-a | naive |") for line in section(text, "### Table 1."))

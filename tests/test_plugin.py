@@ -17,6 +17,7 @@ import ehrbench.runner
 from ehrbench.criteria import Evaluator, load_thresholds
 from ehrbench.datasets import DatasetError
 from ehrbench.providers import ModelConfig
+from ehrbench.pytest_plugin import MISSING_SHOWN
 from ehrbench.report import Entry, Leaderboard
 from ehrbench.runner import BenchCase, BenchmarkRunner, GridOptions, build_grid
 
@@ -356,3 +357,15 @@ def test_ini_bad_replicates_is_usage_error(bench):
 
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--replicates: 'three' is not a whole number*"])
+
+
+def test_long_missing_list_goes_to_file(bench):
+    sizes = ",".join(str(rows) for rows in range(10, 10 + MISSING_SHOWN + 2))
+
+    result = run_bench(bench, "--no-references", "--rows", sizes)
+
+    result.stdout.fnmatch_lines([f"{MISSING_SHOWN + 2} cases were skipped because their cassette is missing:"])
+    result.stdout.fnmatch_lines(["  ... and 2 more, all listed in board/missing-cassettes.txt"])
+    listed = (bench.path / "board" / "missing-cassettes.txt").read_text(encoding="utf-8").splitlines()
+    assert len(listed) == MISSING_SHOWN + 2
+    assert all("ehrbench record" in line for line in listed)

@@ -98,9 +98,23 @@ class _Index:
         return sorted({key[4] for key in self.keys(criteria, feature_set=feature_set)})
 
     def largest_case(self, criteria: Iterable[str]) -> tuple[str, int]:
-        """Return the largest feature set and the largest sample size present with it."""
+        """Return the largest feature set and the best-covered sample size present with it."""
         feature_set = _largest_feature_set(self.feature_sets(criteria))
-        return feature_set, self.sizes(criteria, feature_set)[-1]
+        return feature_set, self.best_size(criteria, feature_set)
+
+    def best_size(self, criteria: Iterable[str], feature_set: str | None = None) -> int:
+        """Return the sample size with entries for the most (generator, strategy) pairs.
+
+        Ties go to the larger size. A run records expensive LLM cases at fewer sizes than the
+        reference generators, so the largest size alone could leave every model out.
+        """
+        criteria = list(criteria)
+
+        def coverage(rows: int) -> tuple[int, int]:
+            pairs = {(key[1], key[2]) for key in self.keys(criteria, feature_set, rows)}
+            return len(pairs), rows
+
+        return max(self.sizes(criteria, feature_set), key=coverage)
 
     def pairs(self, columns: list[Column]) -> list[Pair]:
         """Return the (generator, strategy) pairs with an entry in any of ``columns``, in report order."""
@@ -147,7 +161,7 @@ def _feature_sweep(index: _Index) -> list[str]:
     if not index.keys(criteria):
         return [title, ""] + index.missing_lines(criteria)
 
-    rows = index.sizes(criteria)[-1]
+    rows = index.best_size(criteria)
     columns: list[Column] = []
     for feature_set in index.feature_sets(criteria, rows):
         columns.append((f"KL {feature_set}", KL_CRITERION, _value, feature_set, rows))
