@@ -69,8 +69,11 @@ class MetricResult:
 
 
 def not_applicable(name: str, reason: str, **details: Any) -> MetricResult:
-    """Return the result of a criterion that does not apply to a case, such as cross-site
-    generalisation on a dataset without sites; reports skip it with ``reason``."""
+    """Return the result of a criterion that does not apply to a case.
+
+    An example is cross-site generalisation on a dataset without sites. Reports skip such a
+    result and show ``reason``.
+    """
     logger.info("metric %s does not apply: %s", name, reason)
     return MetricResult(name, None, reason=reason, details={**details, "not_applicable": True})
 

@@ -1,7 +1,7 @@
 """Lay out the four tables of the study that ehrbench follows, from a stored leaderboard.
 
 Lin, Yu & Lee, "A Case Study Exploring the Current Landscape of Synthetic Medical Record
-Generation with Commercial LLMs" (CHIL 2025, arXiv:2504.14657) compares prompt strategies within
+Generation with Commercial LLMs" (CHIL 2025) compares prompt strategies within
 and across hospitals, sweeps the feature count and the sample size, and compares demographic
 groups. :func:`paper_tables` builds tables of the same shape from leaderboard entries and
 recomputes nothing:
