@@ -19,7 +19,7 @@ from ehrbench.datasets import DatasetError, get_dataset, resolve_eicu_dir
 from ehrbench.providers import ModelConfigError, load_models, select_models
 from ehrbench.providers import ProviderError
 from ehrbench.recording import CassetteError, CassetteMismatch, CassetteMissing, RecordingError
-from ehrbench.report import Entry, Leaderboard, compare, render_markdown
+from ehrbench.report import Entry, Leaderboard, compare, render_markdown, render_summary
 from ehrbench.runner import BenchCase, BenchmarkRunner, GridOptions, build_grid
 
 logger = logging.getLogger(__name__)
@@ -263,7 +263,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "leaderboard.json").write_text(state.board.to_json(), encoding="utf-8")
         (folder / "leaderboard.csv").write_text(state.board.to_csv(), encoding="utf-8")
-        (folder / "leaderboard.md").write_text(render_markdown(state.board), encoding="utf-8")
+        text = render_summary(state.board) + "\n" + render_markdown(state.board)
+        (folder / "leaderboard.md").write_text(text, encoding="utf-8")
 
     expected_path = session.config.getoption("compare_leaderboard")
     if expected_path:
@@ -280,10 +281,12 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if state is None or state._grid is None:
         return
     terminalreporter.section("ehrbench leaderboard")
-    terminalreporter.write(render_markdown(state.board))
+    terminalreporter.write(render_summary(state.board))
     if state.board.entries:
         folder = state.path_option("leaderboard_dir", "results")
-        terminalreporter.write_line(f"Leaderboard written to {folder}/leaderboard.md, .json and .csv")
+        terminalreporter.write_line(
+            f"Leaderboard written to {folder}/leaderboard.md (every value, one table per family), .json and .csv"
+        )
     if state.failed_criteria:
         verdict = "recorded, not failed (--report-only)" if config.getoption("report_only") else "failed tests"
         terminalreporter.write_line(f"{state.failed_criteria} criteria missed their thresholds: {verdict}.")

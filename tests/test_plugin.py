@@ -205,17 +205,17 @@ def test_run_prints_and_writes_leaderboard(bench):
     result.stdout.fnmatch_lines(
         [
             "*ehrbench leaderboard*",
-            "### rhc, 100 rows per case: validity",
-            "| generator | strategy | passed | validity_rate k5 |",
-            "| real-holdout | none | */1 | * |",
-            "| gaussian-copula | none | */1 | * |",
-            "| independent-marginals | none | */1 | * |",
-            "### rhc, 100 rows per case: fidelity",
-            "| generator | strategy | passed | kl_divergence k5 |",
-            "| real-holdout | none | */1 | * |",
-            "Leaderboard written to board/leaderboard.md, .json and .csv",
+            "### rhc: passed criteria per family",
+            "| generator | strategy | passed | n100 validity | n100 fidelity |",
+            "| real-holdout | none | */2 | */1 | */1 |",
+            "| gaussian-copula | none | */2 | */1 | */1 |",
+            "| independent-marginals | none | */2 | */1 | */1 |",
+            "Leaderboard written to board/leaderboard.md (every value, one table per family), .json and .csv",
         ]
     )
+    written = (folder / "leaderboard.md").read_text(encoding="utf-8")
+    assert "### rhc, 100 rows per case: validity" in written
+    assert "### rhc, 100 rows per case: fidelity" in written
     assert "ghost-model |" not in result.stdout.str()
     assert {entry.generator for entry in board.entries} == {"real-holdout", "gaussian-copula", "independent-marginals"}
     assert board.meta["criteria"] == list(load_thresholds())

@@ -9,7 +9,7 @@ from dataclasses import asdict, replace
 
 import pytest
 
-from ehrbench.report import Entry, Leaderboard, compare, render, render_markdown
+from ehrbench.report import Entry, Leaderboard, compare, render, render_markdown, render_summary
 from ehrbench.report.leaderboard import ENTRY_FIELDS
 
 CRITERIA = ["validity_rate", "kl_divergence", "ks_statistic"]
@@ -568,3 +568,19 @@ def test_render_without_families_keeps_one_table():
     headings = [line for line in render_markdown(board).splitlines() if line.startswith("###")]
 
     assert headings == ["### rhc, 100 rows per case"]
+
+
+def test_summary_counts_passes_per_family():
+    entries = [
+        make_entry(),
+        make_entry(replicate=1, value=0.2, passed=False),
+        make_entry(criterion="dcr_ratio", goal="maximize", threshold=0.8, value=1.0),
+        make_entry(rows=500, value=0.01),
+    ]
+    board = Leaderboard(entries, meta={"criteria": ["kl_divergence", "dcr_ratio"], "families": {"kl_divergence": "fidelity", "dcr_ratio": "privacy"}})
+
+    lines = render_summary(board).splitlines()
+
+    assert lines[0] == "### rhc: passed criteria per family"
+    assert lines[2] == "| generator | strategy | passed | n100 fidelity | n100 privacy | n500 fidelity | n500 privacy |"
+    assert lines[4] == "| real-holdout | none | 3/4 | 1/2 | 1/1 | 1/1 |  |"

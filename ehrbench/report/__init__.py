@@ -3,6 +3,6 @@
 from ehrbench.report.compare import compare
 from ehrbench.report.leaderboard import Entry, Leaderboard
 from ehrbench.report.paper_tables import paper_tables
-from ehrbench.report.render import render, render_markdown
+from ehrbench.report.render import render, render_markdown, render_summary
 
-__all__ = ["Entry", "Leaderboard", "compare", "paper_tables", "render", "render_markdown"]
+__all__ = ["Entry", "Leaderboard", "compare", "paper_tables", "render", "render_markdown", "render_summary"]

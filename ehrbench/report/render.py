@@ -58,6 +58,43 @@ def render_markdown(board: Leaderboard) -> str:
     return "\n".join(sections)
 
 
+def render_summary(board: Leaderboard) -> str:
+    """Return one Markdown table per dataset with the passed criteria per family and sample size.
+
+    Rows are generator and strategy; a cell ``7/9`` counts the (criterion, feature set,
+    replicate) entries that passed out of those scored. Families come from
+    ``board.meta["families"]``; criteria without one count as ``other``.
+    """
+    if not board.entries:
+        return "The leaderboard is empty: no benchmark case ran.\n"
+    families = board.meta.get("families", {})
+    order = [families[name] for name in board.meta.get("criteria", []) if name in families]
+    sections = []
+    for dataset in board.datasets:
+        entries = [entry for entry in board.entries if entry.dataset == dataset]
+        present = {families.get(entry.criterion, "other") for entry in entries}
+        family_order = list(dict.fromkeys(name for name in order if name in present)) + sorted(present - set(order))
+        sizes = sorted({entry.rows for entry in entries})
+        counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
+        for entry in entries:
+            for key in ((entry.generator, entry.strategy, entry.rows, families.get(entry.criterion, "other")),
+                        (entry.generator, entry.strategy, "all")):
+                counts[key][0] += entry.passed
+                counts[key][1] += 1
+        columns = [(rows, family) for rows in sizes for family in family_order]
+        header = ["generator", "strategy", "passed"] + [f"n{rows} {family}" for rows, family in columns]
+        lines = [f"### {dataset}: passed criteria per family", "", _line(header), _line(["---"] * len(header))]
+        for generator, strategy in sorted({(entry.generator, entry.strategy) for entry in entries}, key=_row_order):
+            cells = [_count(counts.get((generator, strategy, rows, family))) for rows, family in columns]
+            lines.append(_line([generator, strategy, _count(counts[(generator, strategy, "all")])] + cells))
+        sections.append("\n".join(lines) + "\n")
+    return "\n".join(sections)
+
+
+def _count(pair: list[int] | None) -> str:
+    return "" if pair is None else f"{pair[0]}/{pair[1]}"
+
+
 def _table(title: str, entries: list[Entry], order: list[str]) -> str:
     present = set(entry.criterion for entry in entries)
     criteria = [name for name in order if name in present]
