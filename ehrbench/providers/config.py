@@ -20,11 +20,16 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
 
-StructuredOutput = Literal["json_schema", "json_object_schema", "none"]
+StructuredOutput = Literal["json_schema", "json_object_schema", "tool_schema", "none"]
 RowLayout = Literal["object", "array"]
 
-PROVIDERS = ("openai-compatible",)
-STRUCTURED_OUTPUT_FORMS = ("json_schema", "json_object_schema", "none")
+PROVIDERS = ("openai-compatible", "anthropic")
+STRUCTURED_OUTPUT_FORMS = ("json_schema", "json_object_schema", "tool_schema", "none")
+#: The structured output forms that each provider accepts.
+PROVIDER_STRUCTURED_OUTPUT = {
+    "openai-compatible": ("json_schema", "json_object_schema", "none"),
+    "anthropic": ("tool_schema", "none"),
+}
 ROW_LAYOUTS = ("object", "array")
 
 
@@ -38,10 +43,12 @@ class ModelConfig:
 
     ``structured_output`` selects how rows are requested: ``json_schema`` is OpenAI's structured
     outputs form, ``json_object_schema`` is ``{"type": "json_object", "schema": ...}`` as the
-    llama.cpp server and vLLM accept it, and ``none`` asks for CSV in plain text.
+    llama.cpp server and vLLM accept it, ``tool_schema`` (provider ``anthropic``) forces one
+    tool whose input schema is the answer schema, and ``none`` asks for CSV in plain text.
     ``row_layout`` ``array`` asks for each JSON record as an array in column order, which
     needs about a third of the tokens of ``object`` and so suits slow local models.
-    ``max_output_tokens`` of None lets the endpoint stop at its own limit.
+    ``max_output_tokens`` of None lets the endpoint stop at its own limit, except for provider
+    ``anthropic``, whose Messages API requires a limit, so 8192 is sent.
     ``declared_compliant`` states that the endpoint keeps no data, trains on no input and has
     no human review, which allows credentialed data to be sent to it.
     """
@@ -67,6 +74,17 @@ class ModelConfig:
             raise ModelConfigError(
                 f"model {self.name!r}: structured_output {self.structured_output!r} is invalid; "
                 f"use one of {STRUCTURED_OUTPUT_FORMS}"
+            )
+        accepted = PROVIDER_STRUCTURED_OUTPUT[self.provider]
+        if self.structured_output not in accepted:
+            raise ModelConfigError(
+                f"model {self.name!r}: structured_output {self.structured_output!r} is invalid for provider "
+                f"{self.provider!r}; use one of {accepted}"
+            )
+        if self.provider == "anthropic" and self.api_key_env == "OPENAI_API_KEY":
+            raise ModelConfigError(
+                f"model {self.name!r}: api_key_env 'OPENAI_API_KEY' would send the OpenAI key to provider "
+                "'anthropic'; set api_key_env = \"ANTHROPIC_API_KEY\" (or another variable) in its entry"
             )
         if self.row_layout not in ROW_LAYOUTS:
             raise ModelConfigError(

@@ -6,12 +6,14 @@ Every request passes through :class:`RequestRedactor` before vcrpy stores it or 
    so an SDK that reorders keys still matches;
 2. the SHA-256 digest of that canonical, unredacted body goes into the header
    :data:`DIGEST_HEADER`, which is what requests are matched on;
-3. each message's text is swapped for its redacted copy; a message that was not registered
-   raises :class:`RedactionError`, so nothing unknown is ever written;
+3. each message's text, and the top-level ``system`` text of an Anthropic Messages API body,
+   is swapped for its redacted copy; a text that was not registered raises
+   :class:`RedactionError`, so nothing unknown is ever written;
 4. every header except the content type and the digest is dropped, which removes API keys,
    organisation ids, cookies and client fingerprints.
 
-Responses keep only their content type, and only successful chat completions are stored.
+Responses keep only their content type. Only successful answers are stored: OpenAI chat
+completions, and Anthropic messages that ended with a stop reason of a finished answer.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+
+from ehrbench.providers.anthropic import COMPLETE_STOP_REASONS
 
 logger = logging.getLogger(__name__)
 
@@ -93,13 +97,16 @@ class RequestRedactor:
         return any(text in body or json.dumps(text)[1:-1] in body for text in self.replacements if text != self.replacements[text])
 
     def redact_body(self, canonical: str) -> str:
-        """Return the canonical body with every message text replaced by its registered copy."""
+        """Return the canonical body with every message and system text replaced by its registered copy."""
         try:
             document = json.loads(canonical)
         except ValueError:
             raise RedactionError("request body is not JSON, so it cannot be checked for real values") from None
         for message in document.get("messages", []) if isinstance(document, dict) else []:
             message["content"] = self._redact_content(message.get("content"))
+        if isinstance(document, dict) and "system" in document:
+            # The Anthropic Messages API takes the system prompt as a string or a list of text blocks.
+            document["system"] = self._redact_content(document["system"])
         return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
     def _redact_content(self, content):
@@ -123,30 +130,44 @@ class RequestRedactor:
 def redact_response(response: dict) -> dict | None:
     """Keep a response fit to store, or return None so vcrpy drops it (``before_record_response``).
 
-    Only a successful chat completion is kept. An error status (HTTP 400 and above), or a body
-    that is not a completion with at least one choice, is dropped. The next recording run then
-    sends the request again instead of replaying the failure forever. Headers other than
+    Only a successful answer is kept: a chat completion with at least one choice, or an
+    Anthropic message (``"type": "message"``) whose ``stop_reason`` is one of
+    :data:`~ehrbench.providers.anthropic.COMPLETE_STOP_REASONS`. An error status (HTTP 400 and
+    above), a refused or cut-off message, or any other body is dropped. The next recording run
+    then sends the request again instead of replaying the failure forever. Headers other than
     :data:`KEPT_RESPONSE_HEADERS` are removed.
     """
     status = response.get("status", {}).get("code", 200)
     if status >= 400:
         logger.warning("not recording an HTTP %s response", status)
         return None
-    if not _is_completion(response.get("body", {}).get("string")):
-        logger.warning("not recording an HTTP %s response whose body is not a chat completion", status)
+    document = _json_document(response.get("body", {}).get("string"))
+    if _is_message(document):
+        if document.get("stop_reason") not in COMPLETE_STOP_REASONS:
+            logger.warning("not recording a message with stop_reason %r", document.get("stop_reason"))
+            return None
+    elif not _is_completion(document):
+        logger.warning("not recording an HTTP %s response whose body is not a chat completion or a message", status)
         return None
     headers = response.get("headers", {})
     response["headers"] = {name: value for name, value in headers.items() if name.lower() in KEPT_RESPONSE_HEADERS}
     return response
 
 
-def _is_completion(body: bytes | str | None) -> bool:
+def _json_document(body: bytes | str | None) -> object:
     try:
-        document = json.loads(body.decode("utf-8") if isinstance(body, bytes) else body or "")
+        return json.loads(body.decode("utf-8") if isinstance(body, bytes) else body or "")
     except (ValueError, UnicodeDecodeError):
-        return False
+        return None
+
+
+def _is_completion(document: object) -> bool:
     choices = document.get("choices") if isinstance(document, dict) else None
     return isinstance(choices, list) and len(choices) > 0
+
+
+def _is_message(document: object) -> bool:
+    return isinstance(document, dict) and document.get("type") == "message" and isinstance(document.get("content"), list)
 
 
 def digest_matcher(live, stored) -> None:

@@ -16,9 +16,9 @@ from ehrbench.prompts import Prompt, PromptContext, PromptStrategy
 from ehrbench.providers import (
     Completion,
     ModelConfig,
-    OpenAICompatibleProvider,
     ProviderError,
     check_egress,
+    make_provider,
     resolve_api_key,
 )
 from ehrbench.recording.cassettes import (
@@ -111,7 +111,7 @@ def collect_completions(case: LLMCase, mode: RecordMode, cassette_root: Path) ->
         redactor.register(prompt.user, prompt.redacted_user)
 
     api_key = resolve_api_key(case.model, replay=mode == "replay")
-    provider = OpenAICompatibleProvider(case.model, api_key, max_retries=0 if mode == "replay" else 2)
+    provider = make_provider(case.model, api_key, max_retries=0 if mode == "replay" else 2)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         return _send_all(case, prompts, provider, build_vcr(mode, redactor), redactor, path)
