@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import openai
 
@@ -16,6 +18,10 @@ from ehrbench.features import build_subsets, parse_feature_set_size
 from ehrbench.prompts import STRATEGIES, get_strategy
 from ehrbench.providers import ModelConfigError, ProviderError, load_models, select_models
 from ehrbench.recording import CassetteError, CassetteMismatch, RecordingError, RedactionError
+from ehrbench.recording.progress import ClearProgressFilter, RecordingProgress
+
+if TYPE_CHECKING:
+    from ehrbench.recording import LLMCase, RecordingRun
 
 logger = logging.getLogger("ehrbench")
 
@@ -25,6 +31,16 @@ DEFAULT_CASSETTES = Path("cassettes")
 
 def _split(value: str) -> list[str]:
     return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _usd(value: str) -> float:
+    try:
+        amount = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of USD") from None
+    if not (math.isfinite(amount) and amount >= 0):
+        raise argparse.ArgumentTypeError(f"{value!r} is invalid; give a finite amount of USD >= 0")
+    return amount
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument(
         "--cross-site", action="store_true",
         help="also record the cases generated from one site's rows, which the cross-site criterion needs",
+    )
+    record.add_argument(
+        "--max-cost", type=_usd, metavar="USD",
+        help="stop before a request whose worst-case cost would take this run's spending over USD "
+             "(needs input_price_per_million and output_price_per_million in each model entry)",
     )
 
     datasets = commands.add_parser("datasets", help="list the datasets with their size, label rate and access class")
@@ -82,10 +103,41 @@ def _stop_on_sigterm(signum, frame) -> None:
 
 
 def run_record(args: argparse.Namespace) -> int:
-    from ehrbench.recording import LLMCase, collect_completions
-    from ehrbench.runner import site_sources
+    from ehrbench.recording import BudgetExhausted, CostBudget, RecordingRun, check_prices, count_missing
 
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    cases = _record_cases(args)
+    if args.max_cost is not None:
+        for model in {case.model.name: case.model for case in cases}.values():
+            check_prices(model)
+    run = RecordingRun(CostBudget(args.max_cost), RecordingProgress(len(cases)))
+    clear_progress = ClearProgressFilter(run.progress)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(clear_progress)
+    try:
+        return _record_all(args, cases, run)
+    except BudgetExhausted as stop:
+        run.progress.close()
+        later = [count_missing(case, args.cassettes) for case in cases[run.progress.cases_done + 1 :]]
+        left_requests = stop.missing_requests + sum(later)
+        left_cases = 1 + sum(1 for missing in later if missing)
+        print(
+            f"ehrbench record: stopped by --max-cost: {stop}.\nSpent {run.budget.spent:.6f} USD of "
+            f"{run.budget.max_cost:.6f} USD; {left_requests} requests in {left_cases} cases are left to "
+            "record. Rerun with a higher --max-cost to record them.",
+            file=sys.stderr,
+        )
+        return 3
+    finally:
+        run.progress.close()
+        for handler in logging.getLogger().handlers:
+            handler.removeFilter(clear_progress)
+
+
+def _record_cases(args: argparse.Namespace) -> list[LLMCase]:
+    from ehrbench.recording import LLMCase
+    from ehrbench.runner import site_sources
+
     models = select_models(load_models(args.models_file), args.models)
     strategies = [get_strategy(name) for name in args.strategies]
     sizes = [parse_feature_set_size(size) for size in args.feature_sets]
@@ -96,7 +148,7 @@ def run_record(args: argparse.Namespace) -> int:
     if args.cross_site:
         sources += [(site, site_subset, plan.label) for subset in subsets
                     for plan, site, site_subset in site_sources(prepared, subset)]
-    cases = [
+    return [
         LLMCase(source, model, strategy, subset, rows, replicate, site)
         for model in models
         for strategy in strategies
@@ -104,9 +156,15 @@ def run_record(args: argparse.Namespace) -> int:
         for rows in args.rows
         for replicate in range(args.replicates)
     ]
+
+
+def _record_all(args: argparse.Namespace, cases: list[LLMCase], run: RecordingRun) -> int:
+    from ehrbench.recording import collect_completions
+
     for number, case in enumerate(cases, start=1):
         started = time.perf_counter()
-        answers = collect_completions(case, "record", args.cassettes)
+        answers = collect_completions(case, "record", args.cassettes, run)
+        run.progress.case_done()
         tokens = sum(completion.output_tokens or 0 for _, completion in answers)
         logger.info(
             "[%d/%d] %s %s: %d requests, %d output tokens, %.1f s",

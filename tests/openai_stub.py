@@ -4,7 +4,14 @@ The server responds to ``POST /v1/chat/completions`` with a chat completion of t
 OpenAI API returns (``id``, ``object``, ``created``, ``model``, ``choices``, ``usage``). The
 message content echoes the request's ``seed``, so a test can check that each replayed completion
 belongs to its own request. Status codes queued in ``failures`` are sent first, one per request,
-and every later request gets a 200 response.
+and every later request gets a 200 response. A 200 in the queue answers normally, so a failure
+can be aimed at a later request.
+
+Options for the robustness tests: ``failure_headers`` replaces the headers sent with a queued
+failure. The requests numbered in ``stall`` (from 1, in arrival order) get no response until
+:meth:`OpenAIStub.release` is called, which makes a client time out or lets a test kill the
+client at a known point. :meth:`OpenAIStub.wait_for_requests` and
+:meth:`OpenAIStub.wait_for_answers` block until that many requests arrived or were answered.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Collection
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -67,10 +75,25 @@ class OpenAIStub:
     request in arrival order, including the ones that got a failure status.
     """
 
-    def __init__(self, failures: tuple[int, ...] = ()) -> None:
+    #: Headers of a queued failure unless ``failure_headers`` is given. ``retry-after-ms`` makes
+    #: a client that honours it retry after 1 ms instead of its backoff of seconds.
+    DEFAULT_FAILURE_HEADERS = {"retry-after-ms": "1"}
+
+    def __init__(
+        self,
+        failures: tuple[int, ...] = (),
+        failure_headers: dict[str, str] | None = None,
+        stall: Collection[int] = (),
+    ) -> None:
         self.failures = list(failures)
+        self.failure_headers = dict(self.DEFAULT_FAILURE_HEADERS if failure_headers is None else failure_headers)
+        self.stall = frozenset(stall)
         self.received: list[ReceivedRequest] = []
+        #: The ``seed`` of each request answered with 200, in the order the answers were sent.
+        self.answered_seeds: list[object] = []
+        self._released = threading.Event()
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -96,6 +119,7 @@ class OpenAIStub:
     def stop(self) -> None:
         if self._server is None:
             return
+        self.release()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -112,9 +136,34 @@ class OpenAIStub:
         with self._lock:
             return self.failures.pop(0) if self.failures else 200
 
-    def remember(self, request: ReceivedRequest) -> None:
-        with self._lock:
+    def remember(self, request: ReceivedRequest) -> int:
+        """Store ``request`` and return its number, from 1 in arrival order."""
+        with self._changed:
             self.received.append(request)
+            self._changed.notify_all()
+            return len(self.received)
+
+    def answered(self, seed: object) -> None:
+        with self._changed:
+            self.answered_seeds.append(seed)
+            self._changed.notify_all()
+
+    def release(self) -> None:
+        """Let the stalled requests, and every later one, be answered."""
+        self._released.set()
+
+    def wait_stalled(self) -> None:
+        self._released.wait()
+
+    def wait_for_requests(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` requests arrived; return False if ``timeout`` seconds passed first."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self.received) >= count, timeout)
+
+    def wait_for_answers(self, count: int, timeout: float) -> bool:
+        """Block until ``count`` requests were answered with 200; return False after ``timeout`` seconds."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self.answered_seeds) >= count, timeout)
 
 
 def _handler_class(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
@@ -126,18 +175,26 @@ def _handler_class(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
-            stub.remember(ReceivedRequest(self.path, dict(self.headers.items()), body))
+            number = stub.remember(ReceivedRequest(self.path, dict(self.headers.items()), body))
 
             if self.path != COMPLETIONS_PATH:
                 self._send(404, {"error": {"message": f"no route {self.path}", "type": "not_found"}})
                 return
+            if number in stub.stall:
+                stub.wait_stalled()
             status = stub.next_status()
-            if status != 200:
-                # retry-after-ms makes the SDK retry after 1 ms instead of its backoff of seconds.
-                error = {"error": {"message": "stub failure", "type": "server_error"}}
-                self._send(status, error, {"retry-after-ms": "1"})
+            try:
+                if status != 200:
+                    error = {"error": {"message": "stub failure", "type": "server_error"}}
+                    self._send(status, error, stub.failure_headers)
+                    return
+                document = json.loads(body)
+                self._send(200, completion_body(document), SECRET_RESPONSE_HEADERS)
+            except (BrokenPipeError, ConnectionResetError):
+                # A stalled client may have timed out or been killed before the answer.
+                logger.debug("openai stub: client of request %d left before the answer", number)
                 return
-            self._send(200, completion_body(json.loads(body)), SECRET_RESPONSE_HEADERS)
+            stub.answered(document.get("seed"))
 
         def _send(self, status: int, document: dict, headers: dict[str, str] | None = None) -> None:
             payload = json.dumps(document).encode("utf-8")

@@ -11,10 +11,16 @@ Example entry::
     row_layout = "array"                      # records as arrays in column order; "object" is the default
     rows_per_request = 10
     temperature = 0.7
+    max_retries = 3                           # retries after a 408, 429, 5xx, connection error or timeout
+    retry_base_seconds = 0.5                  # the wait before retry n is drawn from [0, base * 2**(n-1)]
+    max_concurrency = 1                       # requests of one case in flight at once while recording
+    input_price_per_million = 0.0             # USD per million input tokens, for --max-cost
+    output_price_per_million = 0.0            # USD per million output tokens
 """
 
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -51,6 +57,10 @@ class ModelConfig:
     ``anthropic``, whose Messages API requires a limit, so 8192 is sent.
     ``declared_compliant`` states that the endpoint keeps no data, trains on no input and has
     no human review, which allows credentialed data to be sent to it.
+    ``max_retries`` (>= 0) and ``retry_base_seconds`` (>= 0) set the retry policy of recording,
+    described in :mod:`ehrbench.recording.retry`. ``max_concurrency`` (>= 1) caps the requests of
+    one case in flight at once. ``input_price_per_million`` and ``output_price_per_million`` are
+    USD per million tokens (>= 0, None when unknown), which ``ehrbench record --max-cost`` needs.
     """
 
     name: str
@@ -65,6 +75,11 @@ class ModelConfig:
     max_output_tokens: int | None = None
     timeout_seconds: float = 600.0
     declared_compliant: bool = False
+    max_retries: int = 3
+    retry_base_seconds: float = 0.5
+    max_concurrency: int = 1
+    input_price_per_million: float | None = None
+    output_price_per_million: float | None = None
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -108,6 +123,11 @@ class ModelConfig:
             "max_output_tokens": (int, type(None)),
             "timeout_seconds": (int, float),
             "declared_compliant": (bool,),
+            "max_retries": (int,),
+            "retry_base_seconds": (int, float),
+            "max_concurrency": (int,),
+            "input_price_per_million": (int, float, type(None)),
+            "output_price_per_million": (int, float, type(None)),
         }
         for key, types in expected.items():
             value = getattr(self, key)
@@ -117,6 +137,22 @@ class ModelConfig:
                 raise ModelConfigError(f"model {self.name!r}: {key} is {value!r}; expected {names}")
         if self.timeout_seconds <= 0:
             raise ModelConfigError(f"model {self.name!r}: timeout_seconds must be positive, got {self.timeout_seconds}")
+        self._check_recording_limits()
+
+    def _check_recording_limits(self) -> None:
+        minimums = {
+            "max_retries": 0,
+            "retry_base_seconds": 0,
+            "max_concurrency": 1,
+            "input_price_per_million": 0,
+            "output_price_per_million": 0,
+        }
+        for key, minimum in minimums.items():
+            value = getattr(self, key)
+            if value is not None and not (math.isfinite(value) and value >= minimum):
+                raise ModelConfigError(
+                    f"model {self.name!r}: {key} must be a finite number of at least {minimum}, got {value!r}"
+                )
 
     @property
     def output_format(self) -> str:

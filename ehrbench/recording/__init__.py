@@ -6,29 +6,40 @@ from ehrbench.recording.cassettes import (
     CassetteError,
     CassetteMismatch,
     CassetteMissing,
+    CassetteWriteError,
     RecordingError,
     RecordMode,
     build_vcr,
     explain_mismatch,
 )
+from ehrbench.recording.cost import BudgetExhausted, CostBudget, check_prices
+from ehrbench.recording.progress import RecordingProgress
 from ehrbench.recording.redaction import DIGEST_HEADER, RedactionError, RequestRedactor
-from ehrbench.recording.session import LLMCase, build_prompts, collect_completions, record_command
+from ehrbench.recording.sender import RecordingRun
+from ehrbench.recording.session import LLMCase, build_prompts, collect_completions, count_missing, record_command
 
 __all__ = [
     "DIGEST_HEADER",
     "RECORD_MODES",
+    "BudgetExhausted",
     "CaseKey",
     "CassetteError",
     "LLMCase",
     "CassetteMismatch",
     "CassetteMissing",
+    "CassetteWriteError",
+    "CostBudget",
     "RecordMode",
     "RecordingError",
+    "RecordingProgress",
+    "RecordingRun",
     "RedactionError",
     "RequestRedactor",
     "build_vcr",
     "build_prompts",
+    "check_prices",
     "collect_completions",
+    "count_missing",
     "explain_mismatch",
     "record_command",
 ]

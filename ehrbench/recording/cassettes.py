@@ -9,13 +9,18 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import os
 import re
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import vcr
 import yaml
+from vcr.persisters.filesystem import FilesystemPersister
+from vcr.serialize import serialize
 
 from ehrbench.recording.redaction import DIGEST_HEADER, RequestRedactor, digest_matcher, redact_response
 
@@ -70,11 +75,51 @@ class RecordingError(RuntimeError):
     """A request of a case failed while recording; the message names the case and the cassette."""
 
 
+class CassetteWriteError(RecordingError):
+    """A cassette could not be saved; the file on disk is the one saved before."""
+
+
+class AtomicPersister(FilesystemPersister):
+    """A vcrpy persister that replaces a cassette file in one step.
+
+    The cassette is written to a temporary file beside it, flushed to disk, then renamed over
+    the old file, so a process killed while saving leaves the previous complete cassette (and
+    possibly a ``.<name>.*.tmp`` file). Saves are serialised by a lock shared by all threads.
+    An OSError while saving raises :class:`CassetteWriteError`.
+    """
+
+    _lock = threading.Lock()
+
+    @classmethod
+    def save_cassette(cls, cassette_path, cassette_dict, serializer) -> None:
+        data = serialize(cassette_dict, serializer)
+        path = Path(cassette_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with cls._lock:
+            mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+            try:
+                with os.fdopen(handle, "w", encoding="utf-8") as file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.chmod(temporary, mode)
+                os.replace(temporary, path)
+            except BaseException as error:
+                Path(temporary).unlink(missing_ok=True)
+                if isinstance(error, OSError):
+                    raise CassetteWriteError(
+                        f"cassette {path} could not be saved ({type(error).__name__}: {error}); the file keeps "
+                        "the requests saved before, so fix the cause and run the recording again"
+                    ) from error
+                raise
+
+
 def build_vcr(mode: RecordMode, redactor: RequestRedactor) -> vcr.VCR:
     """Return a VCR that replays only (``replay``) or also records missing requests (``record``).
 
     In replay mode vcrpy raises on any request it cannot answer from the cassette, so nothing
-    reaches the network.
+    reaches the network. Cassettes are saved with :class:`AtomicPersister`.
     """
     recorder = vcr.VCR(
         record_mode="none" if mode == "replay" else "new_episodes",
@@ -84,6 +129,7 @@ def build_vcr(mode: RecordMode, redactor: RequestRedactor) -> vcr.VCR:
         decode_compressed_response=True,
     )
     recorder.register_matcher("body_digest", digest_matcher)
+    recorder.register_persister(AtomicPersister)
     return recorder
 
 

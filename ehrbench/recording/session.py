@@ -32,7 +32,10 @@ from ehrbench.recording.cassettes import (
     build_vcr,
     explain_mismatch,
 )
+from ehrbench.recording.cost import check_prices
 from ehrbench.recording.redaction import RequestRedactor
+from ehrbench.recording.retry import AttemptsExhausted, raised_by_vcrpy
+from ehrbench.recording.sender import Batch, BatchFailed, RecordingRun, send_missing
 
 logger = logging.getLogger(__name__)
 
@@ -87,14 +90,20 @@ def build_prompts(case: LLMCase) -> list[Prompt]:
     ]
 
 
-def collect_completions(case: LLMCase, mode: RecordMode, cassette_root: Path) -> list[tuple[Prompt, Completion]]:
-    """Send every prompt of ``case`` through its cassette and return the answers.
+def collect_completions(
+    case: LLMCase, mode: RecordMode, cassette_root: Path, run: RecordingRun | None = None
+) -> list[tuple[Prompt, Completion]]:
+    """Send every prompt of ``case`` through its cassette and return the answers in batch order.
 
     Replay raises :class:`CassetteMissing` when the cassette does not exist,
     :class:`CassetteMismatch` when a request is not in it and :class:`CassetteError` when the
     file cannot be read. Recording first checks that the dataset may be sent to the endpoint,
-    then appends the missing requests to the cassette; a failed request raises
-    :class:`RecordingError` naming the case, and the batches completed before it are kept.
+    replays the requests that the cassette contains, then sends the missing ones with the
+    retry policy of :mod:`ehrbench.recording.retry` and saves each answer as it arrives (see
+    :mod:`ehrbench.recording.sender`). A request that fails for good raises
+    :class:`RecordingError` naming the case and the batch; :class:`BudgetExhausted` stops
+    before a request that ``run.budget`` cannot afford. The completed batches are kept either
+    way. ``run`` carries the cost cap and progress line of a whole run (default: neither).
     """
     if mode not in RECORD_MODES:
         raise ValueError(f"mode {mode!r} is invalid; use one of {RECORD_MODES}")
@@ -103,18 +112,19 @@ def collect_completions(case: LLMCase, mode: RecordMode, cassette_root: Path) ->
         raise CassetteMissing(f"no cassette at {path}; record it with: {record_command(case.key)}")
     if mode == "record":
         check_egress(case.prepared.dataset, case.model)
+        run = run or RecordingRun()
+        if run.budget.max_cost is not None:
+            check_prices(case.model)
 
-    prompts = build_prompts(case)
-    redactor = RequestRedactor()
-    for prompt in prompts:
-        redactor.register(prompt.system, prompt.system)
-        redactor.register(prompt.user, prompt.redacted_user)
-
-    api_key = resolve_api_key(case.model, replay=mode == "replay")
-    provider = make_provider(case.model, api_key, max_retries=0 if mode == "replay" else 2)
+    prompts, redactor = _prompts_and_redactor(case)
+    provider = _build_provider(case, mode)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        return _send_all(case, prompts, provider, build_vcr(mode, redactor), redactor, path)
+        if mode == "replay":
+            recorder = build_vcr(mode, redactor)
+            answers, _ = _replay_stored(case, prompts, provider, recorder, redactor, path, strict=True)
+            return [(prompt, answers[index]) for index, prompt in enumerate(prompts)]
+        return _record_missing(case, prompts, provider, redactor, path, run)
     except (yaml.YAMLError, KeyError, TypeError, IndexError, AttributeError, ValueError, OSError) as error:
         # Errors raised while vcrpy loads or plays a damaged file; without a file they are bugs.
         if not path.exists():
@@ -125,39 +135,92 @@ def collect_completions(case: LLMCase, mode: RecordMode, cassette_root: Path) ->
         ) from error
 
 
-def _send_all(case, prompts, provider, recorder, redactor, path) -> list[tuple[Prompt, Completion]]:
-    answers = []
+def count_missing(case: LLMCase, cassette_root: Path) -> int:
+    """Return how many requests of ``case`` its cassette does not contain, replaying the others.
+
+    Nothing is sent to the network. A cassette that cannot be read raises :class:`CassetteError`.
+    """
+    path = case.key.cassette_path(cassette_root)
+    prompts, redactor = _prompts_and_redactor(case)
+    if not path.exists():
+        return len(prompts)
+    provider = _build_provider(case, "replay")
+    try:
+        recorder = build_vcr("replay", redactor)
+        _, missing = _replay_stored(case, prompts, provider, recorder, redactor, path, strict=False)
+    except (yaml.YAMLError, KeyError, TypeError, IndexError, AttributeError, ValueError, OSError) as error:
+        raise CassetteError(f"cassette {path} cannot be read ({type(error).__name__}: {error})") from error
+    return len(missing)
+
+
+def _prompts_and_redactor(case: LLMCase) -> tuple[list[Prompt], RequestRedactor]:
+    prompts = build_prompts(case)
+    redactor = RequestRedactor()
+    for prompt in prompts:
+        redactor.register(prompt.system, prompt.system)
+        redactor.register(prompt.user, prompt.redacted_user)
+    return prompts, redactor
+
+
+def _build_provider(case: LLMCase, mode: RecordMode):
+    api_key = resolve_api_key(case.model, replay=mode == "replay")
+    # The SDK never retries: replay has nothing to retry, and recording applies the policy of
+    # ehrbench.recording.retry, which logs each retry and honours the model entry's settings.
+    return make_provider(case.model, api_key, max_retries=0)
+
+
+def _replay_stored(case, prompts, provider, recorder, redactor, path, strict):
+    """Replay the prompts that the cassette contains; return the answers and the missing indices.
+
+    With ``strict`` a missing request raises :class:`CassetteMismatch`.
+    """
+    answers = {}
+    missing = []
     with recorder.use_cassette(str(path)):
         for index, prompt in enumerate(prompts):
             batch = f"batch {index + 1}/{len(prompts)}"
             try:
                 completion = provider.complete(prompt)
             except (CannotOverwriteExistingCassetteException, openai.APIConnectionError) as error:
-                if not _caused_by_missing_request(error):
+                if not raised_by_vcrpy(error):
                     raise RecordingError(_failure(case, batch, path, error)) from error
+                if not strict:
+                    missing.append(index)
+                    continue
                 detail = explain_mismatch(path, redactor.last_redacted_body, redactor.last_digest)
                 raise CassetteMismatch(
                     f"{case.key.slug} {batch}: {detail}\nRecord the case again with: {record_command(case.key)}"
                 ) from None
             except (openai.APIError, ProviderError) as error:
                 raise RecordingError(_failure(case, batch, path, error)) from error
-            logger.info("%s: %s completed (%s output tokens)", case.key.slug, batch, completion.output_tokens)
-            answers.append((prompt, completion))
-    return answers
+            level = logging.INFO if strict else logging.DEBUG
+            logger.log(level, "%s: %s completed (%s output tokens)", case.key.slug, batch, completion.output_tokens)
+            answers[index] = completion
+    return answers, missing
+
+
+def _record_missing(case, prompts, provider, redactor, path, run) -> list[tuple[Prompt, Completion]]:
+    answers, missing = {}, list(range(len(prompts)))
+    if path.exists():
+        recorder = build_vcr("replay", redactor)
+        answers, missing = _replay_stored(case, prompts, provider, recorder, redactor, path, strict=False)
+        logger.info(
+            "%s: %d of %d requests are in %s; sending %d", case.key.slug, len(answers), len(prompts), path, len(missing)
+        )
+
+    batches = [Batch(index, f"{case.key.slug} batch {index + 1}/{len(prompts)}", prompts[index]) for index in missing]
+    try:
+        answers.update(send_missing(provider, case.model, batches, build_vcr("record", redactor), path, run))
+    except BatchFailed as failed:
+        batch = f"batch {failed.batch.index + 1}/{len(prompts)}"
+        raise RecordingError(_failure(case, batch, path, failed.__cause__)) from failed.__cause__
+    return [(prompt, answers[index]) for index, prompt in enumerate(prompts)]
 
 
 def _failure(case: LLMCase, batch: str, path: Path, error: BaseException) -> str:
+    detail = str(error) if isinstance(error, AttemptsExhausted) else f"{type(error).__name__}: {error}"
     return (
         f"model {case.model.name!r} ({case.model.base_url or 'default endpoint'}) failed on "
-        f"{case.key.slug} {batch}: {type(error).__name__}: {error}. Completed batches stay in {path}; "
+        f"{case.key.slug} {batch}: {detail}. Completed batches stay in {path}; "
         f"rerun to record the rest: {record_command(case.key)}"
     )
-
-
-def _caused_by_missing_request(error: BaseException) -> bool:
-    cause = error
-    while cause is not None:
-        if isinstance(cause, CannotOverwriteExistingCassetteException):
-            return True
-        cause = cause.__cause__ or cause.__context__
-    return False
