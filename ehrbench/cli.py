@@ -15,7 +15,7 @@ import openai
 
 from ehrbench.datasets import DATASET_NAMES, DatasetError, get_dataset, prepare
 from ehrbench.features import build_subsets, parse_feature_set_size
-from ehrbench.prompts import STRATEGIES, get_strategy
+from ehrbench.prompts import DEFAULT_STRATEGIES, STRATEGIES, get_strategy
 from ehrbench.providers import ModelConfigError, ProviderError, load_models, select_models
 from ehrbench.recording import CassetteError, CassetteMismatch, RecordingError, RedactionError
 from ehrbench.recording.progress import ClearProgressFilter, RecordingProgress
@@ -54,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--models", type=_split, help="comma-separated model names (default: all configured)")
     record.add_argument("--models-file", type=Path, default=DEFAULT_MODELS_FILE, help="model list (TOML)")
     record.add_argument(
-        "--strategies", type=_split, default=list(STRATEGIES), help=f"comma-separated, from {list(STRATEGIES)}"
+        "--strategies", type=_split, default=list(DEFAULT_STRATEGIES),
+        help=f"comma-separated, from {list(STRATEGIES)} (default: {','.join(DEFAULT_STRATEGIES)})"
     )
     record.add_argument("--feature-sets", type=_split, default=["5", "10", "20"], help="sizes such as 5,10,20,all")
     record.add_argument(

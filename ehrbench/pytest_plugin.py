@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from ehrbench import __version__
+from ehrbench import __version__, prompts
 from ehrbench.criteria import Threshold, Verdict, load_thresholds
 from ehrbench.datasets import DatasetError, get_dataset, resolve_eicu_dir
 from ehrbench.providers import ModelConfigError, load_models, select_models
@@ -24,7 +24,7 @@ from ehrbench.runner import BenchCase, BenchmarkRunner, GridOptions, build_grid
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_STRATEGIES = "naive,schema,conditional,group"
+DEFAULT_STRATEGIES = ",".join(prompts.DEFAULT_STRATEGIES)
 
 #: Missing cassettes listed in the terminal summary; the full list goes to a file.
 MISSING_SHOWN = 10
