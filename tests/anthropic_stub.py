@@ -12,7 +12,8 @@ request gets a ``text`` block. Both carry the tag of the request's user message,
 check that each replayed answer belongs to its own request.
 
 Faults queued in ``faults`` are applied first, one per request, and every later request gets a
-normal answer.
+normal answer. ``response_headers`` replaces the extra headers sent with each 200 message, which
+are :data:`SECRET_RESPONSE_HEADERS` unless it is given.
 """
 
 from __future__ import annotations
@@ -128,10 +129,17 @@ class AnthropicStub:
     request in arrival order, including the ones that got a fault or an error.
     """
 
-    def __init__(self, faults: tuple[Fault, ...] = (), rows: tuple[dict, ...] = (), api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        faults: tuple[Fault, ...] = (),
+        rows: tuple[dict, ...] = (),
+        api_key: str | None = None,
+        response_headers: dict[str, str] | None = None,
+    ) -> None:
         self.faults = list(faults)
         self.rows = rows
         self.api_key = api_key
+        self.response_headers = dict(SECRET_RESPONSE_HEADERS if response_headers is None else response_headers)
         self.received: list[ReceivedRequest] = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -240,7 +248,7 @@ def _handler_class(stub: AnthropicStub) -> type[BaseHTTPRequestHandler]:
                     return
                 stop_reason = {Fault.REFUSAL: "refusal", Fault.MAX_TOKENS: "max_tokens"}.get(fault, "")
                 body = message_body(request_body, stub.rows, stop_reason, use_tool=fault is not Fault.NO_TOOL_CALL)
-                self._send(200, body, SECRET_RESPONSE_HEADERS)
+                self._send(200, body, stub.response_headers)
 
         def _send(self, status: int, document: dict, headers: dict[str, str] | None = None) -> None:
             self._send_bytes(status, json.dumps(document).encode("utf-8"), headers)

@@ -12,6 +12,8 @@ failure. The requests numbered in ``stall`` (from 1, in arrival order) get no re
 :meth:`OpenAIStub.release` is called, which makes a client time out or lets a test kill the
 client at a known point. :meth:`OpenAIStub.wait_for_requests` and
 :meth:`OpenAIStub.wait_for_answers` block until that many requests arrived or were answered.
+``response_headers`` replaces the extra headers sent with each 200 answer, which are
+:data:`SECRET_RESPONSE_HEADERS` unless it is given.
 """
 
 from __future__ import annotations
@@ -84,9 +86,11 @@ class OpenAIStub:
         failures: tuple[int, ...] = (),
         failure_headers: dict[str, str] | None = None,
         stall: Collection[int] = (),
+        response_headers: dict[str, str] | None = None,
     ) -> None:
         self.failures = list(failures)
         self.failure_headers = dict(self.DEFAULT_FAILURE_HEADERS if failure_headers is None else failure_headers)
+        self.response_headers = dict(SECRET_RESPONSE_HEADERS if response_headers is None else response_headers)
         self.stall = frozenset(stall)
         self.received: list[ReceivedRequest] = []
         #: The ``seed`` of each request answered with 200, in the order the answers were sent.
@@ -189,7 +193,7 @@ def _handler_class(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
                     self._send(status, error, stub.failure_headers)
                     return
                 document = json.loads(body)
-                self._send(200, completion_body(document), SECRET_RESPONSE_HEADERS)
+                self._send(200, completion_body(document), stub.response_headers)
             except (BrokenPipeError, ConnectionResetError):
                 # A stalled client may have timed out or been killed before the answer.
                 logger.debug("openai stub: client of request %d left before the answer", number)

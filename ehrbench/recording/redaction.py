@@ -76,9 +76,12 @@ class RequestRedactor:
 
     def __call__(self, request):
         # vcrpy filters a request again before each lookup, and it filters stored requests when
-        # it loads a cassette. Those carry a digest already and must be left as they are. A
-        # request that carries a digest but also a registered real text is redacted all the same.
+        # it loads a cassette. Those carry a digest already and keep their body. A request that
+        # carries a digest but also a registered real text is redacted all the same. Headers are
+        # filtered on both paths, because a client can send the digest header itself.
+        # NOTE: such a client request also keeps its body as sent, unchecked for unregistered text.
         if _header(request, DIGEST_HEADER) and not self._carries_real_text(request):
+            request.headers = _kept_request_headers(request.headers)
             return request
         canonical = canonical_json(request.body)
         digest = body_digest(canonical)
@@ -87,7 +90,7 @@ class RequestRedactor:
         self.last_digest = digest
 
         request.body = redacted.encode("utf-8")
-        kept = {name: value for name, value in request.headers.items() if name.lower() in KEPT_REQUEST_HEADERS}
+        kept = _kept_request_headers(request.headers)
         kept[DIGEST_HEADER] = digest
         request.headers = kept
         return request
@@ -175,6 +178,10 @@ def digest_matcher(live, stored) -> None:
     live_digest = _header(live, DIGEST_HEADER)
     stored_digest = _header(stored, DIGEST_HEADER)
     assert live_digest and live_digest == stored_digest, f"body digest {live_digest} != {stored_digest}"
+
+
+def _kept_request_headers(headers) -> dict:
+    return {name: value for name, value in headers.items() if name.lower() in KEPT_REQUEST_HEADERS}
 
 
 def _header(request, name: str) -> str | None:
