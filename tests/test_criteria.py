@@ -203,3 +203,13 @@ def test_evaluator_trtr_returns_cached_result(rhc, holdout_k5):
     columns = tuple(holdout_k5.schema.feature_names)
 
     assert evaluator.trtr(columns) is evaluator.trtr(columns)
+
+
+def test_holdout_repeats_only_beyond_pool(rhc):
+    schema = rhc.schema.select(rhc.schema.feature_names[:5])
+    rows = len(rhc.reference) + 3
+
+    synthetic = generate_reference("real-holdout", rhc, schema, rows, 0).synthetic
+
+    assert len(synthetic) == rows
+    assert synthetic.duplicated().sum() <= 3 + rhc.reference[schema.names].duplicated().sum()

@@ -1,7 +1,8 @@
 """Reference generators without an LLM: the ceiling and the floor of every criterion.
 
 - ``real-holdout`` returns rows of the reference part, real rows no prompt ever showed: a
-  perfect generator could do no better.
+  perfect generator could do no better. A request for more rows than the part has returns
+  every row once and repeats only as many as needed.
 - ``independent-marginals`` samples each column on its own from the training part: it keeps
   every marginal and destroys every relation between columns.
 
@@ -34,7 +35,12 @@ def generate_reference(
 
     if name == "real-holdout":
         pool = prepared.reference
-        index = rng.choice(len(pool), size=rows, replace=rows > len(pool))
+        if rows <= len(pool):
+            index = rng.choice(len(pool), size=rows, replace=False)
+        else:
+            # Every pool row once, then as few repeats as the size needs.
+            extra = rng.choice(len(pool), size=rows - len(pool), replace=True)
+            index = np.concatenate([rng.permutation(len(pool)), extra])
         frame = pool.iloc[index].reset_index(drop=True)
     else:
         # Group columns are drawn after the schema columns, so adding them changes no other draw.
