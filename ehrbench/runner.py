@@ -9,7 +9,7 @@ recording its cassette) and scores it once, however many criteria read the resul
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ehrbench.criteria import Evaluator
@@ -29,6 +29,7 @@ from ehrbench.metrics.cross_site import cross_site_auroc_drop
 from ehrbench.prompts import get_strategy
 from ehrbench.providers import ModelConfig
 from ehrbench.recording import LLMCase, RecordMode
+from ehrbench.recording.cost import request_cost
 
 logger = logging.getLogger(__name__)
 
@@ -181,7 +182,23 @@ class BenchmarkRunner:
         prepared = self.prepared(case.dataset)
         generation = self._generate(case, prepared, self.subset(case))
         metrics = self._evaluators[case.dataset].evaluate(generation)
+        validity = metrics["validity_rate"]
+        usage = {**validity.details.get("summary", {}), **self._usage(case, generation)}
+        metrics["validity_rate"] = replace(validity, details={**validity.details, "summary": usage})
         return CaseOutcome(generation, metrics)
+
+    def _usage(self, case: BenchCase, generation: GenerationResult) -> dict:
+        """Return the requests, tokens and cost (USD, None without prices) of a generated case."""
+        usage = {
+            "requests": generation.requests,
+            "input_tokens": generation.input_tokens,
+            "output_tokens": generation.output_tokens,
+            "cost_usd": None,
+        }
+        model = self.models.get(case.generator)
+        if model is not None and generation.input_tokens is not None and generation.output_tokens is not None:
+            usage["cost_usd"] = request_cost(model, generation.input_tokens, generation.output_tokens)
+        return usage
 
     def _generate(
         self, case: BenchCase, prepared: PreparedDataset, subset: FeatureSubset, site: str = ""

@@ -7,6 +7,7 @@ generators (which need none) produce every leaderboard entry.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import re
@@ -16,6 +17,7 @@ import pytest
 import ehrbench.runner
 from ehrbench.criteria import Evaluator, load_thresholds
 from ehrbench.datasets import DatasetError
+from ehrbench.generators.base import GenerationResult
 from ehrbench.providers import ModelConfig
 from ehrbench.pytest_plugin import MISSING_SHOWN
 from ehrbench.report import Entry, Leaderboard
@@ -206,10 +208,10 @@ def test_run_prints_and_writes_leaderboard(bench):
         [
             "*ehrbench leaderboard*",
             "### rhc: passed criteria per family",
-            "| generator | strategy | passed | n100 validity | n100 fidelity |",
-            "| real-holdout | none | */2 | */1 | */1 |",
-            "| gaussian-copula | none | */2 | */1 | */1 |",
-            "| independent-marginals | none | */2 | */1 | */1 |",
+            "| generator | strategy | passed | n100 validity | n100 fidelity | requests | output tokens | cost (USD) |",
+            "| real-holdout | none | */2 | */1 | */1 |  |  |  |",
+            "| gaussian-copula | none | */2 | */1 | */1 |  |  |  |",
+            "| independent-marginals | none | */2 | */1 | */1 |  |  |  |",
             "Leaderboard written to board/leaderboard.md (every value, one table per family), .json and .csv",
         ]
     )
@@ -369,3 +371,14 @@ def test_long_missing_list_goes_to_file(bench):
     listed = (bench.path / "board" / "missing-cassettes.txt").read_text(encoding="utf-8").splitlines()
     assert len(listed) == MISSING_SHOWN + 2
     assert all("ehrbench record" in line for line in listed)
+
+
+def test_runner_usage_has_tokens_and_cost():
+    model = dataclasses.replace(make_model("priced"), input_price_per_million=2.0, output_price_per_million=10.0)
+    runner = BenchmarkRunner(models={"priced": model})
+    case = BenchCase("rhc", "priced", "naive", "k5", 100, 0)
+    generation = GenerationResult("priced", "naive", None, None, None, requests=5, input_tokens=1000, output_tokens=2000)
+
+    usage = runner._usage(case, generation)
+
+    assert usage == {"requests": 5, "input_tokens": 1000, "output_tokens": 2000, "cost_usd": 0.022}

@@ -582,5 +582,22 @@ def test_summary_counts_passes_per_family():
     lines = render_summary(board).splitlines()
 
     assert lines[0] == "### rhc: passed criteria per family"
-    assert lines[2] == "| generator | strategy | passed | n100 fidelity | n100 privacy | n500 fidelity | n500 privacy |"
-    assert lines[4] == "| real-holdout | none | 3/4 | 1/2 | 1/1 | 1/1 |  |"
+    assert lines[2] == (
+        "| generator | strategy | passed | n100 fidelity | n100 privacy | n500 fidelity | n500 privacy "
+        "| requests | output tokens | cost (USD) |"
+    )
+    assert lines[4] == "| real-holdout | none | 3/4 | 1/2 | 1/1 | 1/1 |  |  |  |  |"
+
+
+def test_summary_sums_tokens_and_cost():
+    usage = {"requests": 5, "input_tokens": 900, "output_tokens": 1500, "cost_usd": 0.02}
+    entries = [
+        make_entry(generator="model-a", strategy="naive", criterion="validity_rate", goal="maximize", details=usage),
+        make_entry(generator="model-a", strategy="naive", criterion="validity_rate", goal="maximize", replicate=1,
+                   details={**usage, "cost_usd": None}),
+    ]
+    board = Leaderboard(entries, meta={"criteria": ["validity_rate"], "families": {"validity_rate": "validity"}})
+
+    row = render_summary(board).splitlines()[4]
+
+    assert row.endswith("| 10 | 3,000 | 0.0200+ |")

@@ -83,12 +83,32 @@ def render_summary(board: Leaderboard) -> str:
                 counts[key][1] += 1
         columns = [(rows, family) for rows in sizes for family in family_order]
         header = ["generator", "strategy", "passed"] + [f"n{rows} {family}" for rows, family in columns]
+        header += ["requests", "output tokens", "cost (USD)"]
         lines = [f"### {dataset}: passed criteria per family", "", _line(header), _line(["---"] * len(header))]
         for generator, strategy in sorted({(entry.generator, entry.strategy) for entry in entries}, key=_row_order):
             cells = [_count(counts.get((generator, strategy, rows, family))) for rows, family in columns]
-            lines.append(_line([generator, strategy, _count(counts[(generator, strategy, "all")])] + cells))
+            usage = _usage([entry for entry in entries if (entry.generator, entry.strategy) == (generator, strategy)])
+            lines.append(_line([generator, strategy, _count(counts[(generator, strategy, "all")])] + cells + usage))
         sections.append("\n".join(lines) + "\n")
     return "\n".join(sections)
+
+
+def _usage(entries: list[Entry]) -> list[str]:
+    """Return the summed requests, output tokens and cost of the cases among ``entries``.
+
+    They are read from the ``validity_rate`` entries, one per case. A sum is empty when no case
+    reports it, and marked with ``+`` when some cases do not (cost without prices).
+    """
+    cases = [entry.details for entry in entries if entry.criterion == "validity_rate"]
+    cells = []
+    for key, text in (("requests", "{:,.0f}"), ("output_tokens", "{:,.0f}"), ("cost_usd", "{:.4f}")):
+        values = [case.get(key) for case in cases]
+        known = [value for value in values if isinstance(value, (int, float)) and value]
+        cell = text.format(sum(known)) if known else ""
+        if known and len(known) < len(values):
+            cell += "+"
+        cells.append(cell)
+    return cells
 
 
 def _count(pair: list[int] | None) -> str:
