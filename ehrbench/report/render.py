@@ -61,9 +61,9 @@ def render_markdown(board: Leaderboard) -> str:
 def render_summary(board: Leaderboard) -> str:
     """Return one Markdown table per dataset with the passed criteria per family and sample size.
 
-    Rows are generator and strategy; a cell ``7/9`` counts the (criterion, feature set,
-    replicate) entries that passed out of all entries, where an unscored one counts as failed. Families come from
-    ``board.meta["families"]``; criteria without one count as ``other``.
+    Rows are generator and strategy. A cell ``7/9`` counts the (criterion, feature set,
+    replicate) entries that passed out of all entries, where an unscored one counts as failed.
+    Families come from ``board.meta["families"]``; criteria without one count as ``other``.
     """
     if not board.entries:
         return "The leaderboard is empty: no benchmark case ran.\n"
