@@ -65,8 +65,8 @@ from openai_stub import OpenAIStub, completion_text
 # The ``ehrbench`` command line in a fresh interpreter, as the console script starts it.
 COMMAND = [sys.executable, "-c", "import sys; from ehrbench.cli import main; sys.exit(main())"]
 
-#: Maximum time a test waits for the stub or a subprocess before it fails; never reached when
-#: the code works, so no result depends on it.
+#: Maximum time a test waits for the stub or a subprocess before it fails. Working code never
+#: reaches it, so no result depends on it.
 SAFETY_TIMEOUT = 120.0
 
 MODEL_ENTRY = """

@@ -12,9 +12,9 @@ from ehrbench.recording import LLMCase, RecordMode, collect_completions
 def generate_llm(case: LLMCase, mode: RecordMode, cassette_root: Path) -> GenerationResult:
     """Generate the rows of ``case`` and keep the valid ones with a validity record.
 
-    A row that copies a training row exactly is rejected, as are rows that break the schema;
-    the copies are kept apart for the privacy criteria, as are the example rows the prompts
-    showed (``seen_rows``).
+    A row that copies a training row exactly is rejected, as are rows that break the schema.
+    The privacy criteria still need the copies and the example rows the prompts showed, so
+    both are returned (``copies`` and ``seen_rows``).
     """
     answers = collect_completions(case, mode, cassette_root)
     schema = answers[0][0].schema

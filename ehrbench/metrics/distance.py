@@ -252,8 +252,8 @@ def _fill_block(
     queries: _Encoded, rows: slice, pool: _Encoded, out: np.ndarray, scratch: _Scratch
 ) -> None:
     """Write the distances of query ``rows`` to every pool row into ``out``."""
-    # TODO: the pool's missing and infinite marks are scanned again for every block; with a pool
-    # of 50,000 rows a block holds 2 query rows, so computing them once per call would save time.
+    # TODO: the pool's missing and infinite marks are scanned again for every block. A pool of
+    # 50,000 rows leaves 2 query rows per block, so computing the marks once per call saves time.
     n_rows = rows.stop - rows.start
     values = scratch.values[:n_rows]
     flags = scratch.flags[:n_rows]

@@ -17,9 +17,9 @@ A group is one value of one group column (RHC: ``race``, ``sex``; eICU: ``ethnic
 A group with fewer real test rows than :data:`MIN_GROUP_REAL_ROWS`, or (AUROC only) fewer than
 :data:`MIN_GROUP_EVENTS` rows of either outcome class, is reported in
 ``details["summary"]["too_few_rows"]`` and not scored. The groups are chosen on the real rows
-alone, so a generator cannot improve its worst group by leaving a group out: a group with few
-synthetic rows gets the large KL that few rows give, and a group with none makes the KL
-criterion unscored with the group named.
+alone, so a generator cannot improve its worst group by leaving a group out. A group with few
+synthetic rows gets the large KL that few rows give. A group with none makes the KL criterion
+unscored, and the reason names the group.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ def group_kl_divergence(
 ) -> MetricResult:
     """Return the largest per-group KL divergence of ``synthetic`` against ``real``.
 
-    ``real`` holds the schema columns and every group column. ``synthetic`` holds the schema
+    ``real`` contains the schema columns and every group column. ``synthetic`` contains the schema
     columns, and ``synthetic_groups`` the group columns with one row per synthetic row, matched
     by position. The KL is taken over the schema columns that are not group columns.
     ``details["summary"]`` holds the KL of every scored group and the row counts of the groups

@@ -68,7 +68,16 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from ehrbench.metrics.base import Goal, MetricResult, not_applicable, check_real, check_schema, coerce_columns, find_table_problems
+from ehrbench.metrics.base import (
+    Goal,
+    MetricResult,
+    check_real,
+    check_schema,
+    coerce_columns,
+    find_table_problems,
+    not_applicable,
+    order_by_content,
+)
 from ehrbench.metrics.distance import fit_scales, nearest_distances
 from ehrbench.metrics.diversity import row_keys
 from ehrbench.schema import TableSchema
@@ -375,10 +384,8 @@ def _sample_rows(frame: pd.DataFrame, count: int, rng: np.random.Generator) -> p
     """
     if count >= len(frame):
         return frame.reset_index(drop=True)
-    hashes = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    order = np.argsort(hashes, kind="stable")
     chosen = np.sort(rng.choice(len(frame), size=count, replace=False))
-    return frame.iloc[order[chosen]].reset_index(drop=True)
+    return order_by_content(frame).iloc[chosen].reset_index(drop=True)
 
 
 def _nndr(nearest: np.ndarray) -> np.ndarray:

@@ -236,7 +236,7 @@ def validate_answers(
 class AnswersOutcome:
     """What :func:`validate_answers_with_copies` returns.
 
-    ``rows`` and ``validity`` are those of :func:`validate_answers`; ``copies`` holds every
+    ``rows`` and ``validity`` are those of :func:`validate_answers`; ``copies`` contains every
     record rejected as an exact copy of a training row (schema columns, fresh index), which
     privacy criteria add back to measure what the model wrote.
     """

@@ -1,13 +1,13 @@
 """A chat provider for Anthropic's Messages API, built on the official ``anthropic`` SDK.
 
 Rows are requested in one of two forms. With ``structured_output = "tool_schema"`` the request
-forces one tool whose ``input_schema`` is the answer schema, and the tool input comes back
-serialised as JSON text, so the answer parser reads it as it reads any JSON answer. With
+forces one tool whose ``input_schema`` is the answer schema. The tool input comes back
+serialised as JSON text, so :mod:`ehrbench.parsing` reads it like any JSON answer. With
 ``structured_output = "none"`` the prompt asks for CSV and the text blocks come back as they are.
 
-The ``anthropic`` SDK 2.x sends API version 2026-10-21, and its ``messages.create`` has no
-``temperature``, ``top_p`` or ``top_k`` parameter, so no sampling parameter is sent and the
-model samples at its default. The Messages API takes no seed either.
+The ``anthropic`` SDK 2.17 sends API version 2026-10-21 (its ``ANTHROPIC_API_VERSION``), and its
+``messages.create`` has no ``temperature``, ``top_p`` or ``top_k`` parameter. So no sampling
+parameter is sent and the model samples at its default. The Messages API takes no seed either.
 """
 
 from __future__ import annotations

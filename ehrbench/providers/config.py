@@ -50,7 +50,7 @@ class ModelConfig:
     ``structured_output`` selects how rows are requested: ``json_schema`` is OpenAI's structured
     outputs form, ``json_object_schema`` is ``{"type": "json_object", "schema": ...}`` as the
     llama.cpp server and vLLM accept it, ``tool_schema`` (provider ``anthropic``) forces one
-    tool whose input schema is the answer schema, and ``none`` asks for CSV in plain text.
+    tool whose input schema is the answer schema, and ``none`` requests CSV in plain text.
     ``row_layout`` ``array`` asks for each JSON record as an array in column order, which
     needs about a third of the tokens of ``object`` and so suits slow local models.
     ``max_output_tokens`` of None lets the endpoint stop at its own limit, except for provider

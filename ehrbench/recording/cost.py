@@ -24,7 +24,7 @@ CHARACTERS_PER_TOKEN = 3.0
 
 #: Output tokens assumed for one request of a model whose entry sets no ``max_output_tokens``.
 # NOTE: without max_output_tokens the endpoint may write more than this, so the spending can
-# end above --max-cost; set max_output_tokens in the model entry for a hard cap.
+# end above --max-cost. Set max_output_tokens in the model entry for a hard cap.
 DEFAULT_OUTPUT_TOKENS = 4096
 
 

@@ -12,7 +12,7 @@ Every request passes through :class:`RequestRedactor` before vcrpy stores it or 
 4. every header except the content type and the digest is dropped, which removes API keys,
    organisation ids, cookies and client fingerprints.
 
-Responses keep only their content type. Only successful answers are stored: OpenAI chat
+Responses keep only their content type. Only successful responses are stored: OpenAI chat
 completions, and Anthropic messages that ended with a stop reason of a finished answer.
 """
 
@@ -133,7 +133,7 @@ class RequestRedactor:
 def redact_response(response: dict) -> dict | None:
     """Keep a response fit to store, or return None so vcrpy drops it (``before_record_response``).
 
-    Only a successful answer is kept: a chat completion with at least one choice, or an
+    Only a successful response is kept: a chat completion with at least one choice, or an
     Anthropic message (``"type": "message"``) whose ``stop_reason`` is one of
     :data:`~ehrbench.providers.anthropic.COMPLETE_STOP_REASONS`. An error status (HTTP 400 and
     above), a refused or cut-off message, or any other body is dropped. The next recording run

@@ -50,7 +50,7 @@ class LLMCase:
     subset: FeatureSubset
     rows: int
     replicate: int
-    #: ``column-value`` of the source site when ``prepared`` holds one site's rows only.
+    #: ``column-value`` of the source site when ``prepared`` contains one site's rows only.
     site: str = ""
 
     @property

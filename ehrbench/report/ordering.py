@@ -3,7 +3,7 @@
 The three reference generators bracket what a synthesizer can reach. ``real-holdout`` returns
 real rows no prompt showed, ``gaussian-copula`` keeps marginals and linear dependence, and
 ``independent-marginals`` keeps only marginals. Each should score at least as well as the next,
-and a criterion that orders them otherwise measures something else than its name says.
+and a criterion that orders them otherwise measures something other than its name.
 
 Two kinds of criteria expect no order, and the check is that all three generators pass:
 privacy criteria, because none of the three copies training rows, and the duplicate-row excess,
