@@ -20,6 +20,7 @@ import yaml
 from ehrbench.datasets import RHC, PreparedDataset, prepare
 from ehrbench.features import FeatureSubset, build_subsets
 from ehrbench.parsing.answers import parse_answer
+from ehrbench.parsing.validity import validate_answers_with_copies
 from ehrbench.prompts import Prompt, get_strategy
 from ehrbench.prompts.response_schema import answer_schema
 from ehrbench.providers import (
@@ -276,7 +277,7 @@ def test_rate_limit_without_retries() -> None:
     message = str(error.value)
     assert "model 'stub-claude'" in message
     assert "HTTP 429" in message
-    assert "rate limit was still reached after 0 retries" in message
+    assert "rate limit was still reached without a retry by the SDK" in message
     assert len(stub.received) == 1
 
 
@@ -304,7 +305,7 @@ def test_dropped_connection_retried() -> None:
 
 def test_dropped_connection_without_retries() -> None:
     with AnthropicStub(faults=(Fault.DISCONNECT,)) as stub:
-        with pytest.raises(ProviderError, match="connection failed after 0 retries") as error:
+        with pytest.raises(ProviderError, match="connection failed without a retry by the SDK") as error:
             provider_on(stub).complete(small_prompt())
     assert stub.base_url in str(error.value)
 
@@ -327,21 +328,52 @@ def test_truncated_body_raises() -> None:
     assert "model 'stub-claude'" in str(error.value)
 
 
-def test_refusal_raises() -> None:
+def test_refusal_returned_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="ehrbench.providers.anthropic")
     with AnthropicStub(faults=(Fault.REFUSAL,)) as stub:
-        with pytest.raises(ProviderError, match="refused the request") as error:
-            provider_on(stub).complete(small_prompt())
-    assert "stub refusal explanation" in str(error.value)
-    assert "model 'stub-claude'" in str(error.value)
+        completion = provider_on(stub).complete(small_prompt())
+
+    assert completion.finish_reason == "refusal"
+    assert completion.text == ""
+    assert completion.output_tokens == USAGE["output_tokens"]
+    assert "stub refusal explanation" in caplog.text
+    assert "model 'stub-claude' refused a request" in caplog.text
 
 
 @pytest.mark.parametrize(("structured_output", "output_format"), [("tool_schema", "json"), ("none", "csv")])
-def test_max_tokens_raises(structured_output: str, output_format: str) -> None:
+def test_max_tokens_returns_partial_answer(
+    structured_output: str, output_format: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="ehrbench.providers.anthropic")
     with AnthropicStub(faults=(Fault.MAX_TOKENS,)) as stub:
         provider = provider_on(stub, structured_output=structured_output, max_output_tokens=64)
-        with pytest.raises(ProviderError, match="stop_reason 'max_tokens', max_tokens 64") as error:
-            provider.complete(small_prompt(output_format))
-    assert "raise max_output_tokens or lower rows_per_request" in str(error.value)
+        completion = provider.complete(small_prompt(output_format))
+        sent = received_json(stub)
+
+    assert completion.finish_reason == "max_tokens"
+    if structured_output == "tool_schema":
+        assert completion.text == "{}"
+    else:
+        assert completion.text == json.dumps(answer_input(sent))[:9]
+    assert "stop_reason 'max_tokens', max_tokens 64" in caplog.text
+    assert "raise max_output_tokens or lower rows_per_request" in caplog.text
+
+
+class _Message:
+    """A Messages API message with only the attributes the provider reads."""
+
+    def __init__(self, stop_reason: str, content: list) -> None:
+        self.type = "message"
+        self.content = content
+        self.stop_reason = stop_reason
+        self.usage = None
+
+
+def test_unknown_stop_reason_raises() -> None:
+    provider = AnthropicProvider(anthropic_config(), api_key=SECRET_KEY, max_retries=0)
+    with pytest.raises(ProviderError, match="stop_reason 'pause_turn'") as error:
+        provider.completion_from_message(_Message("pause_turn", []))
+    assert "model 'stub-claude'" in str(error.value)
 
 
 def test_missing_tool_call_raises() -> None:
@@ -409,10 +441,17 @@ def test_response_message_kept_without_headers() -> None:
 
 
 @pytest.mark.parametrize("stop_reason", ["refusal", "max_tokens"])
-def test_response_unfinished_message_dropped(stop_reason: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_response_refused_or_cut_message_kept(stop_reason: str) -> None:
+    kept = redact_response(stored_response(message_body({"messages": []}, stop_reason=stop_reason)))
+    assert kept is not None
+    assert json.loads(kept["body"]["string"])["stop_reason"] == stop_reason
+
+
+def test_response_unknown_stop_reason_dropped(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="ehrbench.recording.redaction")
-    assert redact_response(stored_response(message_body({"messages": []}, stop_reason=stop_reason))) is None
-    assert f"stop_reason '{stop_reason}'" in caplog.text
+    body = {**message_body({"messages": []}), "stop_reason": "pause_turn"}
+    assert redact_response(stored_response(body)) is None
+    assert "stop_reason 'pause_turn'" in caplog.text
 
 
 def test_response_error_dropped() -> None:
@@ -551,27 +590,32 @@ def test_unregistered_system_not_recorded(
     assert stub.received == []
 
 
-def test_refusal_not_recorded(
-    prepared: PreparedDataset,
-    subset: FeatureSubset,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+def test_refusal_recorded_and_counted(
+    prepared: PreparedDataset, subset: FeatureSubset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="ehrbench.recording.redaction")
     monkeypatch.setenv(KEY_VARIABLE, SECRET_KEY)
     with AnthropicStub(faults=(Fault.REFUSAL,)) as refusing:
         case = make_case(prepared, subset, refusing.base_url)
-        with pytest.raises(RecordingError, match="refused the request") as error:
-            collect_completions(case, "record", tmp_path)
-        assert "batch 1/2" in str(error.value)
-        assert "not recording a message with stop_reason 'refusal'" in caplog.text
+        recorded = collect_completions(case, "record", tmp_path)
+        rerun = collect_completions(case, "record", tmp_path)
+    replayed = collect_completions(case, "replay", tmp_path)
 
-        answers = collect_completions(case, "record", tmp_path)
+    assert len(refusing.received) == 2
+    assert [completion.finish_reason for _, completion in recorded] == ["refusal", "tool_use"]
+    assert [completion for _, completion in rerun] == [completion for _, completion in recorded]
+    assert [completion for _, completion in replayed] == [completion for _, completion in recorded]
+    stored = interactions(case.key.cassette_path(tmp_path))
+    assert [json.loads(item["response"]["body"]["string"])["stop_reason"] for item in stored] == ["refusal", "tool_use"]
 
-    assert len(answers) == 2
-    assert len(refusing.received) == 3
-    assert [item["response"]["status"]["code"] for item in interactions(case.key.cassette_path(tmp_path))] == [200, 200]
+    # The stub's answers hold no rows; only the stop reason tells the refusal from an empty answer.
+    texts = [(completion.text, prompt.rows_requested) for prompt, completion in replayed]
+    reasons = [completion.finish_reason for _, completion in replayed]
+    schema = recorded[0][0].schema
+    counted = validate_answers_with_copies(texts, schema, frozenset(), stop_reasons=reasons).validity.failures
+    unlabelled = validate_answers_with_copies(texts, schema, frozenset()).validity.failures
+    assert counted["refusal"] == 1
+    assert unlabelled["refusal"] == 0
+    assert unlabelled["empty answer"] == 1
 
 
 def test_server_error_retried_not_recorded(

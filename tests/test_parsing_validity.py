@@ -26,6 +26,7 @@ from ehrbench.parsing.validity import (
     ValidityRecord,
     training_row_keys,
     validate_answers,
+    validate_answers_with_copies,
     validate_records,
 )
 from ehrbench.schema import coerce_frame, infer_schema
@@ -484,3 +485,19 @@ def test_validate_answers_counts_add_up(items):
     assert record.answers == len(answers)
     assert record.requested == sum(requested for _, requested in answers)
     assert record.failed_answers == sum(record.failures.values())
+
+
+def test_stop_reason_marks_refusal_only_without_rows():
+    row = json.dumps({"rows": [{**BASE, "age": 61}]})
+    answers = [("", 2), ("Content withheld.", 2), (row, 2), ("", 2)]
+    reasons = ["refusal", "content_filter", "refusal", "stop"]
+
+    validity = validate_answers_with_copies(answers, SCHEMA, KEYS, stop_reasons=reasons).validity
+
+    assert validity.failures == Counter({"refusal": 2, "empty answer": 1})
+    assert validity.valid == 1
+
+
+def test_stop_reasons_length_checked():
+    with pytest.raises(ValueError, match="stop_reasons: expected 2 items, one per answer, got 1"):
+        validate_answers_with_copies([("", 1), ("", 1)], SCHEMA, KEYS, stop_reasons=["stop"])

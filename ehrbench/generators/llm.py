@@ -20,7 +20,10 @@ def generate_llm(case: LLMCase, mode: RecordMode, cassette_root: Path) -> Genera
     schema = answers[0][0].schema
     training_keys = training_row_keys(case.prepared.train, schema)
     outcome = validate_answers_with_copies(
-        [(completion.text, prompt.rows_requested) for prompt, completion in answers], schema, training_keys
+        [(completion.text, prompt.rows_requested) for prompt, completion in answers],
+        schema,
+        training_keys,
+        stop_reasons=[completion.finish_reason for _, completion in answers],
     )
     shown = sorted({label for prompt, _ in answers for label in prompt.shown_rows})
     return GenerationResult(

@@ -33,6 +33,10 @@ FORMAT_NONE = "none"
 FAILURE_EMPTY = "empty answer"
 FAILURE_REFUSAL = "refusal"
 FAILURE_NO_ROWS = "no JSON or CSV rows found"
+
+#: Provider stop reasons that mark an answer as refused: Anthropic's ``refusal`` and OpenAI's
+#: ``content_filter`` (content withheld by the provider's filter).
+REFUSAL_STOP_REASONS = ("refusal", "content_filter")
 FAILURE_UNREADABLE = "no complete row could be read"
 
 _REFUSAL = re.compile(

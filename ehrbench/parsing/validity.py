@@ -45,7 +45,7 @@ from ehrbench.parsing._values import (
     value_key,
 )
 from ehrbench.parsing._validity_record import ValidityRecord
-from ehrbench.parsing.answers import parse_answer
+from ehrbench.parsing.answers import FAILURE_REFUSAL, REFUSAL_STOP_REASONS, parse_answer
 from ehrbench.parsing.reasons import (
     BEYOND_REQUESTED,
     EXACT_COPY,
@@ -247,9 +247,19 @@ class AnswersOutcome:
 
 
 def validate_answers_with_copies(
-    answers: Sequence[tuple[str, int]], schema: TableSchema, training_keys: frozenset[tuple]
+    answers: Sequence[tuple[str, int]],
+    schema: TableSchema,
+    training_keys: frozenset[tuple],
+    stop_reasons: Sequence[str | None] | None = None,
 ) -> AnswersOutcome:
-    """Do what :func:`validate_answers` does and also return the rows rejected as exact copies."""
+    """Do what :func:`validate_answers` does and also return the rows rejected as exact copies.
+
+    ``stop_reasons`` gives the provider's stop reason of each answer (None when unknown). An
+    answer without rows whose stop reason is one of :data:`REFUSAL_STOP_REASONS` counts as a
+    refusal even when its text holds no refusal phrase (an Anthropic refusal often has no text).
+    """
+    if stop_reasons is not None and len(stop_reasons) != len(answers):
+        raise ValueError(f"stop_reasons: expected {len(answers)} items, one per answer, got {len(stop_reasons)}")
     if isinstance(answers, (str, bytes)) or not isinstance(answers, Sequence):
         raise TypeError(
             f"answers: expected a list of (text, requested) pairs, got {type(answers).__name__}"
@@ -271,9 +281,12 @@ def validate_answers_with_copies(
     total = ValidityRecord()
     frames = []
     copies = []
-    for text, requested in answers:
+    for position, (text, requested) in enumerate(answers):
         requested = int(requested)
         parsed = parse_answer(text, schema.names)
+        failure = parsed.failure
+        if failure and stop_reasons is not None and stop_reasons[position] in REFUSAL_STOP_REASONS:
+            failure = FAILURE_REFUSAL
         outcome = validate_records(parsed.records, schema, training_keys)
         rows = outcome.rows.iloc[:requested]
         rejections = outcome.rejections + Counter(
@@ -290,7 +303,7 @@ def validate_answers_with_copies(
                 parsed=len(parsed.records),
                 valid=len(rows),
                 rejections=rejections,
-                failures=Counter({parsed.failure: 1} if parsed.failure else {}),
+                failures=Counter({failure: 1} if failure else {}),
             )
         )
         if len(rows):

@@ -44,12 +44,18 @@ ANSWER_TOOL_DESCRIPTION = "Record the generated synthetic rows. The input must f
 #: Structured output forms this provider supports.
 STRUCTURED_OUTPUT_FORMS = ("tool_schema", "none")
 
-#: Stop reasons of a finished answer. Only messages with one of them are returned and stored
-#: in cassettes, so a refused or cut-off answer is sent again by the next recording run.
+#: Stop reasons of a finished answer.
 COMPLETE_STOP_REASONS = ("end_turn", "tool_use", "stop_sequence")
+
+#: Stop reason of a refused request (the API's streaming classifiers stopped the answer).
+REFUSAL_STOP_REASON = "refusal"
 
 #: Stop reasons of an answer cut off by the output limit or by the context window.
 TRUNCATED_STOP_REASONS = ("max_tokens", "model_context_window_exceeded")
+
+#: Stop reasons of a message that is an outcome of the model and so is returned and stored in
+#: cassettes. Any other stop reason (such as ``pause_turn``) raises and is not stored.
+STORED_STOP_REASONS = COMPLETE_STOP_REASONS + (REFUSAL_STOP_REASON,) + TRUNCATED_STOP_REASONS
 
 _warned_temperature: set[str] = set()
 
@@ -59,8 +65,9 @@ class AnthropicProvider:
 
     ``api_key`` is sent as a bearer token by the SDK 2.x. ``max_retries`` is the number of SDK
     retries after a rate limit (HTTP 429), a server error (5xx), a timeout or a dropped
-    connection. Every SDK error, refusal, cut-off answer or malformed response raises
-    :class:`ProviderError` naming the model and what to change.
+    connection. Every SDK error, unknown stop reason or malformed response raises
+    :class:`ProviderError` naming the model and what to change; refusals and cut-off answers
+    are returned (see :meth:`complete`).
     """
 
     def __init__(self, config: ModelConfig, api_key: str, max_retries: int = 2) -> None:
@@ -104,22 +111,31 @@ class AnthropicProvider:
         """Send ``prompt`` and return the answer text with its stop reason and token counts.
 
         The text is the JSON of the forced tool's input (``tool_schema``) or the joined text
-        blocks (``none``). Raises :class:`ProviderError` for SDK errors, refusals, answers cut
-        off by ``max_tokens`` and responses that are not a Messages API message.
+        blocks (``none``). A refusal (stop reason ``refusal``) or an answer cut off by the output
+        limit (:data:`TRUNCATED_STOP_REASONS`) is returned like any answer, with the text the
+        model wrote before it stopped, so that parsing counts it as OpenAI's refusals and
+        ``length`` stops are counted. Raises :class:`ProviderError` for SDK errors, unknown stop
+        reasons, a missing forced tool call in a finished answer and responses that are not a
+        Messages API message.
         """
         message = self._send(self.request_arguments(prompt))
+        return self.completion_from_message(message)
+
+    def completion_from_message(self, message) -> Completion:
+        """Return the :class:`Completion` of one Messages API ``message`` (an SDK ``Message``)."""
         if getattr(message, "type", None) != "message" or not isinstance(getattr(message, "content", None), list):
             raise ProviderError(f"model {self.config.name!r} returned a response that is not a message: {str(message)[:200]!r}")
 
-        self._check_stop_reason(message)
-        if self.config.structured_output == "tool_schema":
+        reason = self._check_stop_reason(message)
+        finished = reason in COMPLETE_STOP_REASONS
+        if self.config.structured_output == "tool_schema" and (finished or self._has_tool_call(message.content)):
             text = self._tool_input_text(message.content)
         else:
             text = self._joined_text(message.content)
         usage = getattr(message, "usage", None)
         return Completion(
             text=text,
-            finish_reason=message.stop_reason,
+            finish_reason=reason,
             input_tokens=getattr(usage, "input_tokens", None),
             output_tokens=getattr(usage, "output_tokens", None),
         )
@@ -147,7 +163,8 @@ class AnthropicProvider:
     def _describe_error(self, error: anthropic.AnthropicError) -> str:
         name = self.config.name
         where = f"model {name!r} ({self.client.base_url})"
-        retries = f"after {self.max_retries} retries"
+        # Recording sets max_retries=0 and retries itself, naming the attempts in its own message.
+        retries = f"after {self.max_retries} retries" if self.max_retries else "without a retry by the SDK"
         if isinstance(error, anthropic.APITimeoutError):
             return (
                 f"{where} timed out after {self.config.timeout_seconds} s {retries}; raise timeout_seconds "
@@ -175,31 +192,41 @@ class AnthropicProvider:
             advice = "the request was rejected; check model, max_output_tokens and structured_output in its model entry"
         return f"{where} failed with {detail}; {advice}"
 
-    def _check_stop_reason(self, message) -> None:
+    def _check_stop_reason(self, message) -> str:
         reason = getattr(message, "stop_reason", None)
         if reason in COMPLETE_STOP_REASONS:
-            return
+            return reason
         where = f"model {self.config.name!r}"
-        if reason == "refusal":
+        if reason == REFUSAL_STOP_REASON:
             details = getattr(message, "stop_details", None)
-            category = getattr(details, "category", None) or "none given"
-            explanation = getattr(details, "explanation", None) or "none given"
-            raise ProviderError(
-                f"{where} refused the request (stop_reason 'refusal', category {category}, explanation: "
-                f"{explanation}). The refusal is not stored, so a rerun sends the request again; if the model "
-                "keeps refusing, leave it out of this case"
+            logger.warning(
+                "%s refused a request (category %s, explanation: %s); the refusal is stored and counted",
+                where,
+                getattr(details, "category", None) or "none given",
+                getattr(details, "explanation", None) or "none given",
             )
+            return reason
         if reason in TRUNCATED_STOP_REASONS:
-            raise ProviderError(
-                f"{where} stopped before the end of its answer (stop_reason {reason!r}, max_tokens "
-                f"{self._max_tokens()}); "
-                "raise max_output_tokens or lower rows_per_request in its model entry"
+            logger.warning(
+                "%s stopped before the end of its answer (stop_reason %r, max_tokens %d); the rows before the "
+                "cut are kept; raise max_output_tokens or lower rows_per_request in its model entry",
+                where,
+                reason,
+                self._max_tokens(),
             )
-        raise ProviderError(f"{where} returned stop_reason {reason!r}; expected one of {COMPLETE_STOP_REASONS}")
+            return reason
+        raise ProviderError(
+            f"{where} returned stop_reason {reason!r}; expected one of {STORED_STOP_REASONS}. Rerun to send the "
+            "request again; if it persists, check that the model id names a model of the Messages API"
+        )
 
     def _max_tokens(self) -> int:
         max_tokens = self.config.max_output_tokens
         return DEFAULT_MAX_TOKENS if max_tokens is None else max_tokens
+
+    @staticmethod
+    def _has_tool_call(content: list) -> bool:
+        return any(getattr(block, "type", None) == "tool_use" and getattr(block, "name", None) == ANSWER_TOOL for block in content)
 
     def _tool_input_text(self, content: list) -> str:
         calls = []

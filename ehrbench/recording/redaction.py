@@ -13,7 +13,8 @@ Every request passes through :class:`RequestRedactor` before vcrpy stores it or 
    organisation ids, cookies and client fingerprints.
 
 Responses keep only their content type. Only successful responses are stored: OpenAI chat
-completions, and Anthropic messages that ended with a stop reason of a finished answer.
+completions, and Anthropic messages whose stop reason is an outcome of the model (a finished,
+refused or cut-off answer).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 
-from ehrbench.providers.anthropic import COMPLETE_STOP_REASONS
+from ehrbench.providers.anthropic import STORED_STOP_REASONS
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +136,8 @@ def redact_response(response: dict) -> dict | None:
 
     Only a successful response is kept: a chat completion with at least one choice, or an
     Anthropic message (``"type": "message"``) whose ``stop_reason`` is one of
-    :data:`~ehrbench.providers.anthropic.COMPLETE_STOP_REASONS`. An error status (HTTP 400 and
-    above), a refused or cut-off message, or any other body is dropped. The next recording run
+    :data:`~ehrbench.providers.anthropic.STORED_STOP_REASONS`. An error status (HTTP 400 and
+    above), a message with another stop reason, or any other body is dropped. The next recording run
     then sends the request again instead of replaying the failure forever. Headers other than
     :data:`KEPT_RESPONSE_HEADERS` are removed.
     """
@@ -146,7 +147,7 @@ def redact_response(response: dict) -> dict | None:
         return None
     document = _json_document(response.get("body", {}).get("string"))
     if _is_message(document):
-        if document.get("stop_reason") not in COMPLETE_STOP_REASONS:
+        if document.get("stop_reason") not in STORED_STOP_REASONS:
             logger.warning("not recording a message with stop_reason %r", document.get("stop_reason"))
             return None
     elif not _is_completion(document):
