@@ -95,17 +95,26 @@ class Dataset(ABC):
 
 @dataclass(frozen=True)
 class PreparedDataset:
-    """A loaded dataset with its schema (inferred on ``train``) and its three parts."""
+    """A loaded dataset with its schema (inferred on ``train``) and its three parts.
+
+    ``whole`` is the complete dataset when the parts are cut to one site, else None.
+    """
 
     dataset: Dataset
     schema: TableSchema
     train: pd.DataFrame
     reference: pd.DataFrame
     test: pd.DataFrame
+    whole: PreparedDataset | None = None
 
     @property
     def name(self) -> str:
         return self.dataset.name
+
+    def real_rows(self) -> pd.DataFrame:
+        """Return every row of the complete dataset (all three parts, also for a site), fresh index."""
+        source = self.whole if self.whole is not None else self
+        return pd.concat([source.train, source.reference, source.test], ignore_index=True)
 
 
 def split_frame(frame: pd.DataFrame, label: str, seed: int = SPLIT_SEED) -> tuple[pd.DataFrame, ...]:

@@ -126,7 +126,8 @@ def restrict_to_site(prepared: PreparedDataset, column: str, site: str) -> Prepa
     if len(parts[0]) == 0:
         raise ValueError(f"site: {column} {site!r} has no training rows; choose one from plan_sites()")
     logger.info("dataset %s restricted to %s %s: %d training rows", prepared.name, column, site, len(parts[0]))
-    return PreparedDataset(prepared.dataset, prepared.schema, *parts)
+    whole = prepared.whole if prepared.whole is not None else prepared
+    return PreparedDataset(prepared.dataset, prepared.schema, *parts, whole=whole)
 
 
 def target_rows(prepared: PreparedDataset, plan: SitePlan) -> dict[str, pd.DataFrame]:

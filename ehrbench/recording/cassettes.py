@@ -125,7 +125,8 @@ def build_vcr(mode: RecordMode, redactor: RequestRedactor) -> vcr.VCR:
         record_mode="none" if mode == "replay" else "new_episodes",
         match_on=("method", "path", "body_digest"),
         before_record_request=redactor,
-        before_record_response=redact_response,
+        # Replay never writes, so only recording needs the sealing filter (see redaction.RequestRedactor).
+        before_record_response=redactor.filter_response if mode == "record" else redact_response,
         decode_compressed_response=True,
     )
     recorder.register_matcher("body_digest", digest_matcher)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import openai
@@ -35,6 +35,7 @@ from ehrbench.recording.cassettes import (
 from ehrbench.recording.cost import check_prices
 from ehrbench.recording.redaction import RequestRedactor
 from ehrbench.recording.retry import AttemptsExhausted, raised_by_vcrpy
+from ehrbench.recording.sealing import SEAL_PREFIX, LazySealer, SealError, seal_key, unseal_text
 from ehrbench.recording.sender import Batch, BatchFailed, RecordingRun, send_missing
 
 logger = logging.getLogger(__name__)
@@ -123,8 +124,8 @@ def collect_completions(
         if mode == "replay":
             recorder = build_vcr(mode, redactor)
             answers, _ = _replay_stored(case, prompts, provider, recorder, redactor, path, strict=True)
-            return [(prompt, answers[index]) for index, prompt in enumerate(prompts)]
-        return _record_missing(case, prompts, provider, redactor, path, run)
+            return _unsealed(case, path, [(prompt, answers[index]) for index, prompt in enumerate(prompts)])
+        return _unsealed(case, path, _record_missing(case, prompts, provider, redactor, path, run))
     except (yaml.YAMLError, KeyError, TypeError, IndexError, AttributeError, ValueError, OSError) as error:
         # Errors raised while vcrpy loads or plays a damaged file; without a file they are bugs.
         if not path.exists():
@@ -154,12 +155,26 @@ def count_missing(case: LLMCase, cassette_root: Path) -> int:
 
 
 def _prompts_and_redactor(case: LLMCase) -> tuple[list[Prompt], RequestRedactor]:
+    """Return the prompts of ``case`` and the redactor that stores them, and seals answers with real rows."""
     prompts = build_prompts(case)
     redactor = RequestRedactor()
     for prompt in prompts:
         redactor.register(prompt.system, prompt.system)
         redactor.register(prompt.user, prompt.redacted_user)
+    if prompts:
+        redactor.response_filter = LazySealer(case.prepared.real_rows, prompts[0].schema)
     return prompts, redactor
+
+
+def _unsealed(case: LLMCase, path: Path, answers: list[tuple[Prompt, Completion]]) -> list[tuple[Prompt, Completion]]:
+    """Return ``answers`` with every sealed answer text opened (see :mod:`ehrbench.recording.sealing`)."""
+    if not any(SEAL_PREFIX in completion.text for _, completion in answers):
+        return answers
+    key = seal_key(case.prepared.real_rows(), answers[0][0].schema)
+    try:
+        return [(prompt, replace(completion, text=unseal_text(completion.text, key))) for prompt, completion in answers]
+    except SealError as error:
+        raise CassetteError(f"cassette {path}: {error}: {record_command(case.key)}") from error
 
 
 def _build_provider(case: LLMCase, mode: RecordMode):
