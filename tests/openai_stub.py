@@ -13,7 +13,11 @@ failure. The requests numbered in ``stall`` (from 1, in arrival order) get no re
 client at a known point. :meth:`OpenAIStub.wait_for_requests` and
 :meth:`OpenAIStub.wait_for_answers` block until that many requests arrived or were answered.
 ``response_headers`` replaces the extra headers sent with each 200 answer, which are
-:data:`SECRET_RESPONSE_HEADERS` unless it is given.
+:data:`SECRET_RESPONSE_HEADERS` unless it is given. ``answers`` maps request numbers (from 1)
+to one of the answer kinds below, for the provider tests: :data:`TRUNCATED` sends the first
+half of the JSON body, :data:`REFUSAL` a structured-outputs refusal (``content`` null,
+``message.refusal`` set), and :data:`SCHEMA_ROWS` the rows that the request's
+``response_format`` JSON schema asks for, each cell the first value its schema allows.
 """
 
 from __future__ import annotations
@@ -36,6 +40,14 @@ SECRET_RESPONSE_HEADERS = {
 }
 
 
+TRUNCATED = "truncated body"
+REFUSAL = "refusal"
+SCHEMA_ROWS = "rows that follow the request's JSON schema"
+
+#: Text of the stub's refusals.
+REFUSAL_TEXT = "I'm sorry, I cannot help with generating these records."
+
+
 @dataclass(frozen=True)
 class ReceivedRequest:
     """One request as the stub server received it."""
@@ -50,8 +62,30 @@ def completion_text(seed: object) -> str:
     return json.dumps({"rows": [], "request_seed": seed})
 
 
-def completion_body(request_body: dict) -> dict:
-    """Return a chat completion of the OpenAI response shape for ``request_body``."""
+def first_allowed(cell: dict) -> object:
+    """Return the first value a cell schema allows (its first enum value, or a value of its first type)."""
+    if "anyOf" in cell:
+        return first_allowed(cell["anyOf"][0])
+    if "enum" in cell:
+        return cell["enum"][0]
+    return {"number": 0.5, "integer": 1, "string": "text", "null": None, "boolean": True}[cell["type"]]
+
+
+def schema_rows_text(request_body: dict) -> str:
+    """Return the answer that follows the ``json_schema`` response format of ``request_body``."""
+    schema = request_body["response_format"]["json_schema"]["schema"]
+    rows = schema["properties"]["rows"]
+    record = {name: first_allowed(cell) for name, cell in rows["items"]["properties"].items()}
+    return json.dumps({"rows": [record] * rows["minItems"]})
+
+
+def completion_body(request_body: dict, kind: str | None = None) -> dict:
+    """Return a chat completion of the OpenAI response shape for ``request_body``, of answer ``kind``."""
+    message = {"role": "assistant", "content": completion_text(request_body.get("seed")), "refusal": None}
+    if kind == REFUSAL:
+        message = {"role": "assistant", "content": None, "refusal": REFUSAL_TEXT}
+    elif kind == SCHEMA_ROWS:
+        message["content"] = schema_rows_text(request_body)
     return {
         "id": f"chatcmpl-stub-{request_body.get('seed')}",
         "object": "chat.completion",
@@ -61,7 +95,7 @@ def completion_body(request_body: dict) -> dict:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": completion_text(request_body.get("seed"))},
+                "message": message,
                 "logprobs": None,
                 "finish_reason": "stop",
             }
@@ -87,8 +121,10 @@ class OpenAIStub:
         failure_headers: dict[str, str] | None = None,
         stall: Collection[int] = (),
         response_headers: dict[str, str] | None = None,
+        answers: dict[int, str] | None = None,
     ) -> None:
         self.failures = list(failures)
+        self.answers = dict(answers or {})
         self.failure_headers = dict(self.DEFAULT_FAILURE_HEADERS if failure_headers is None else failure_headers)
         self.response_headers = dict(SECRET_RESPONSE_HEADERS if response_headers is None else response_headers)
         self.stall = frozenset(stall)
@@ -193,7 +229,11 @@ def _handler_class(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
                     self._send(status, error, stub.failure_headers)
                     return
                 document = json.loads(body)
-                self._send(200, completion_body(document), stub.response_headers)
+                kind = stub.answers.get(number)
+                payload = json.dumps(completion_body(document, kind)).encode("utf-8")
+                if kind == TRUNCATED:
+                    payload = payload[: len(payload) // 2]
+                self._send_bytes(200, payload, stub.response_headers)
             except (BrokenPipeError, ConnectionResetError):
                 # A stalled client may have timed out or been killed before the answer.
                 logger.debug("openai stub: client of request %d left before the answer", number)
@@ -201,7 +241,9 @@ def _handler_class(stub: OpenAIStub) -> type[BaseHTTPRequestHandler]:
             stub.answered(document.get("seed"))
 
         def _send(self, status: int, document: dict, headers: dict[str, str] | None = None) -> None:
-            payload = json.dumps(document).encode("utf-8")
+            self._send_bytes(status, json.dumps(document).encode("utf-8"), headers)
+
+        def _send_bytes(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))

@@ -268,8 +268,13 @@ def test_arguments_json_schema_form() -> None:
     arguments = provider_for(structured_output="json_schema").request_arguments(prompt)
     assert arguments["response_format"] == {
         "type": "json_schema",
-        "json_schema": {"name": "synthetic_rows", "schema": answer_schema(prompt.schema, 4)},
+        "json_schema": {"name": "synthetic_rows", "schema": answer_schema(prompt.schema, 4), "strict": True},
     }
+
+
+def test_json_schema_rejects_array_layout() -> None:
+    with pytest.raises(ModelConfigError, match="row_layout 'array' cannot be used with structured_output 'json_schema'"):
+        ModelConfig("stub", structured_output="json_schema", row_layout="array")
 
 
 def test_arguments_json_object_schema_form() -> None:

@@ -122,15 +122,16 @@ def format_rows(rows: pd.DataFrame, schema: TableSchema, output_format: OutputFo
     lines = []
     if output_format == "csv":
         lines.append(",".join(schema.names))
-    for _, row in rows.iterrows():
+    # Plain tuples in schema column order: a pandas row per record would cost most of the time.
+    for values in rows[schema.names].itertuples(index=False, name=None):
         if output_format == "csv":
-            cells = [_csv_cell(show(row[column.name])) for column in schema.columns]
+            cells = [_csv_cell(show(value)) for value in values]
             lines.append(",".join(cells))
         elif output_format == "json-arrays":
-            cells = [format_json_value(row[c.name], c, show) for c in schema.columns]
+            cells = [format_json_value(value, c, show) for value, c in zip(values, schema.columns)]
             lines.append("[" + ", ".join(cells) + "]")
         else:
-            cells = [f'"{c.name}": {format_json_value(row[c.name], c, show)}' for c in schema.columns]
+            cells = [f'"{c.name}": {format_json_value(value, c, show)}' for value, c in zip(values, schema.columns)]
             lines.append("{" + ", ".join(cells) + "}")
     return "\n".join(lines)
 

@@ -21,7 +21,7 @@ import httpx2
 from ehrbench.prompts import Prompt
 from ehrbench.prompts.response_schema import answer_schema
 from ehrbench.providers.config import ModelConfig
-from ehrbench.providers.openai_compatible import Completion, ProviderError
+from ehrbench.providers.openai_compatible import Completion, InvalidResponseBody, ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class AnthropicProvider:
         except anthropic.AnthropicError as error:
             raise ProviderError(self._describe_error(error)) from error
         except ValueError as error:
-            raise ProviderError(
+            raise InvalidResponseBody(
                 f"model {self.config.name!r} ({self.client.base_url}) returned a body that is not valid JSON "
                 f"({error}); rerun to send the request again, or, in replay, delete the damaged cassette and "
                 "record it again"

@@ -31,6 +31,13 @@ class ProviderError(RuntimeError):
     """A provider could not be set up, or returned a response that is not a completion."""
 
 
+class InvalidResponseBody(ProviderError):
+    """A response body was not valid JSON, as when the connection dropped in the middle of it.
+
+    Recording retries it (:mod:`ehrbench.recording.retry`), because sending again usually helps.
+    """
+
+
 @dataclass(frozen=True)
 class Completion:
     """The text of one completion with its stop reason and token counts (None when not reported)."""
@@ -116,9 +123,11 @@ class OpenAICompatibleProvider:
             arguments["max_tokens"] = self.config.max_output_tokens
         schema = answer_schema(prompt.schema, prompt.rows_requested, arrays=prompt.output_format == "json-arrays")
         if self.config.structured_output == "json_schema":
+            # Strict mode makes the model follow the schema exactly; it needs every property
+            # required and no additional properties, which answer_schema gives for object records.
             arguments["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": "synthetic_rows", "schema": schema},
+                "json_schema": {"name": "synthetic_rows", "schema": schema, "strict": True},
             }
         elif self.config.structured_output == "json_object_schema":
             arguments["response_format"] = {"type": "json_object", "schema": schema}
@@ -128,24 +137,34 @@ class OpenAICompatibleProvider:
         """Send ``prompt`` and return the first choice's text.
 
         A refusal reported in ``message.refusal`` (OpenAI structured outputs) is returned as the
-        text, so parsing counts it as a refusal. A response that is not a chat completion raises
-        :class:`ProviderError`.
+        text with the finish reason ``refusal``, so validation counts it as a refusal. A response
+        that is not a chat completion raises :class:`ProviderError`.
         """
-        response = self.client.chat.completions.create(**self.request_arguments(prompt))
+        try:
+            response = self.client.chat.completions.create(**self.request_arguments(prompt))
+        except ValueError as error:
+            # The SDK decodes the body with json.loads and lets JSONDecodeError through.
+            raise InvalidResponseBody(
+                f"model {self.config.name!r} ({self.client.base_url}) returned a body that is not valid JSON "
+                f"({error}); rerun to send the request again, or, in replay, delete the damaged cassette and "
+                "record it again"
+            ) from error
         choices = getattr(response, "choices", None)
         if not isinstance(choices, list) or not choices:
             raise ProviderError(f"model {self.config.name!r} returned a response without choices: {str(response)[:200]!r}")
         message = getattr(choices[0], "message", None)
         content = getattr(message, "content", None)
         refusal = getattr(message, "refusal", None)
+        finish_reason = getattr(choices[0], "finish_reason", None)
         if content is None and isinstance(refusal, str):
             content = refusal
+            finish_reason = "refusal"
         if content is not None and not isinstance(content, str):
             raise ProviderError(f"model {self.config.name!r} returned message content of type {type(content).__name__}, expected text")
         usage = getattr(response, "usage", None)
         return Completion(
             text=content or "",
-            finish_reason=getattr(choices[0], "finish_reason", None),
+            finish_reason=finish_reason,
             input_tokens=getattr(usage, "prompt_tokens", None),
             output_tokens=getattr(usage, "completion_tokens", None),
         )

@@ -24,7 +24,7 @@ import anthropic
 import openai
 from vcr.errors import CannotOverwriteExistingCassetteException
 
-from ehrbench.providers import ProviderError
+from ehrbench.providers import InvalidResponseBody, ProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +127,8 @@ def classify_failure(error: BaseException, now: float) -> RetryableFailure | Non
     replayed request is not in the cassette is not retried. ``now`` is Unix time in seconds,
     for a ``Retry-After`` date.
     """
+    if isinstance(error, InvalidResponseBody):
+        return RetryableFailure("invalid JSON body", None)
     error = sdk_error(error)
     if isinstance(error, _STATUS_ERRORS):
         status = error.status_code
