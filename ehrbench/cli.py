@@ -43,6 +43,16 @@ def _usd(value: str) -> float:
     return amount
 
 
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"{value!r} is invalid; give a finite number of seconds > 0")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ehrbench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
@@ -73,6 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop before a request whose worst-case cost would take this run's spending over USD "
              "(needs input_price_per_million and output_price_per_million in each model entry)",
     )
+    record.add_argument(
+        "--batch", action="store_true",
+        help="send the missing requests of all selected cases through the provider's batch API (billed at a "
+             "discount, results within 24 hours); a rerun resumes submitted batches from <cassettes>/.batches/",
+    )
+    record.add_argument(
+        "--batch-poll-seconds", type=_seconds, metavar="SECONDS",
+        help="seconds between two status requests of a batch, with --batch (default: 60)",
+    )
 
     datasets = commands.add_parser("datasets", help="list the datasets with their size, label rate and access class")
     datasets.add_argument("--eicu-dir", help="eICU-CRD folder (default: $EHRBENCH_EICU_DIR)")
@@ -82,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--synthetic", type=Path, required=True, help="CSV with a header row of column names")
     evaluate.add_argument("--eicu-dir", help="eICU-CRD folder (default: $EHRBENCH_EICU_DIR)")
     evaluate.add_argument("--thresholds", type=Path, help="thresholds file in TOML (default: the packaged one)")
+
+    seal = commands.add_parser(
+        "seal", help="seal every stored answer that contains a real row, in cassettes recorded before sealing"
+    )
+    seal.add_argument("--cassettes", type=Path, default=DEFAULT_CASSETTES, help="cassette folder")
+    seal.add_argument("--eicu-dir", help="eICU-CRD folder (default: $EHRBENCH_EICU_DIR)")
 
     report = commands.add_parser("report", help="print a stored leaderboard")
     report.add_argument(
@@ -106,6 +131,8 @@ def _stop_on_sigterm(signum, frame) -> None:
 def run_record(args: argparse.Namespace) -> int:
     from ehrbench.recording import BudgetExhausted, CostBudget, RecordingRun, check_prices, count_missing
 
+    if args.batch_poll_seconds is not None and not args.batch:
+        raise ValueError("--batch-poll-seconds applies only with --batch; add --batch or leave it out")
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     cases = _record_cases(args)
     if args.max_cost is not None:
@@ -116,6 +143,20 @@ def run_record(args: argparse.Namespace) -> int:
     for handler in logging.getLogger().handlers:
         handler.addFilter(clear_progress)
     try:
+        if args.batch:
+            from ehrbench.recording.batch import DEFAULT_POLL_SECONDS, record_batches
+
+            try:
+                outcome = record_batches(cases, args.cassettes, run, args.batch_poll_seconds or DEFAULT_POLL_SECONDS)
+            except KeyboardInterrupt:
+                print("ehrbench record: interrupted; batches submitted so far keep running at the provider, and the "
+                      "same command run again collects their results without submitting them again", file=sys.stderr)
+                return 130
+            for line in outcome.report_lines(run.budget):
+                print(f"ehrbench record: {line}", file=sys.stderr)
+            if outcome.failures or outcome.waiting:
+                return 2
+            return 3 if outcome.unaffordable else 0
         return _record_all(args, cases, run)
     except BudgetExhausted as stop:
         run.progress.close()
@@ -225,6 +266,31 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def run_seal(args: argparse.Namespace) -> int:
+    from ehrbench.recording.reseal import case_key_of, case_schema, seal_cassette
+    from ehrbench.recording.sealing import AnswerSealer
+
+    paths = sorted(path for path in Path(args.cassettes).rglob("*.yaml") if ".batches" not in path.parts)
+    if not paths:
+        raise FileNotFoundError(f"no cassette (*.yaml) below {args.cassettes}")
+    prepared, sealers = {}, {}
+    answers = sealed = changed = 0
+    for path in paths:
+        key = case_key_of(path, args.cassettes)
+        if key.dataset not in prepared:
+            prepared[key.dataset] = prepare(get_dataset(key.dataset, args.eicu_dir))
+        schema = case_schema(prepared[key.dataset], key)
+        sealer_key = (key.dataset, tuple(schema.names))
+        if sealer_key not in sealers:
+            sealers[sealer_key] = AnswerSealer.for_rows(prepared[key.dataset].real_rows(), schema)
+        report = seal_cassette(path, sealers[sealer_key])
+        answers += report.answers
+        sealed += report.sealed
+        changed += bool(report.sealed)
+    print(f"ehrbench seal: {len(paths)} cassettes, {answers} stored answers; sealed {sealed} answers in {changed} files")
+    return 0
+
+
 def run_report(args: argparse.Namespace) -> int:
     from ehrbench.report.leaderboard import Leaderboard
     from ehrbench.report.paper_tables import paper_tables
@@ -243,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # vcrpy logs every stored response at INFO; the per-batch lines of ehrbench are enough.
     logging.getLogger("vcr").setLevel(logging.WARNING)
-    handlers = {"record": run_record, "datasets": run_datasets, "evaluate": run_evaluate, "report": run_report}
+    handlers = {"record": run_record, "datasets": run_datasets, "evaluate": run_evaluate, "report": run_report,
+                "seal": run_seal}
     try:
         return handlers[args.command](args)
     except openai.APIError as error:

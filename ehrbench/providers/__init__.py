@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from ehrbench.providers.anthropic import AnthropicProvider
+from ehrbench.providers.anthropic_batch import AnthropicBatchClient
+from ehrbench.providers.batch_api import BatchAPIError, BatchRequest, BatchResult, BatchStatus
 from ehrbench.providers.config import ModelConfig, ModelConfigError, load_models, select_models
 from ehrbench.providers.openai_compatible import (
     Completion,
+    InvalidResponseBody,
     OpenAICompatibleProvider,
     ProviderError,
     check_egress,
     is_loopback,
     resolve_api_key,
 )
+from ehrbench.providers.openai_batch import OpenAIBatchClient
 
 #: The provider class of each ``provider`` value of the model list.
 PROVIDER_CLASSES: dict[str, type[OpenAICompatibleProvider] | type[AnthropicProvider]] = {
@@ -38,11 +42,18 @@ def make_provider(
 
 __all__ = [
     "PROVIDER_CLASSES",
+    "AnthropicBatchClient",
     "AnthropicProvider",
+    "BatchAPIError",
+    "BatchRequest",
+    "BatchResult",
+    "BatchStatus",
     "Completion",
     "ModelConfig",
     "ModelConfigError",
+    "OpenAIBatchClient",
     "OpenAICompatibleProvider",
+    "InvalidResponseBody",
     "ProviderError",
     "check_egress",
     "is_loopback",

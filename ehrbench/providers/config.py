@@ -16,6 +16,7 @@ Example entry::
     max_concurrency = 1                       # requests of one case in flight at once while recording
     input_price_per_million = 0.0             # USD per million input tokens, for --max-cost
     output_price_per_million = 0.0            # USD per million output tokens
+    batch_price_factor = 0.5                  # batch price / live price, for --batch with --max-cost
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class ModelConfig:
     described in :mod:`ehrbench.recording.retry`. ``max_concurrency`` (>= 1) caps the requests of
     one case in flight at once. ``input_price_per_million`` and ``output_price_per_million`` are
     USD per million tokens (>= 0, None when unknown), which ``ehrbench record --max-cost`` needs.
+    ``batch_price_factor`` (0 to 1) is the price of a request sent through the provider's batch
+    API divided by its live price. ``ehrbench record --batch --max-cost`` multiplies the
+    worst-case and the charged costs by it. The default 0.5 is the batch discount that OpenAI and
+    Anthropic listed when this was written.
     """
 
     name: str
@@ -80,6 +85,7 @@ class ModelConfig:
     max_concurrency: int = 1
     input_price_per_million: float | None = None
     output_price_per_million: float | None = None
+    batch_price_factor: float = 0.5
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -105,6 +111,14 @@ class ModelConfig:
             raise ModelConfigError(
                 f"model {self.name!r}: row_layout {self.row_layout!r} is invalid; use one of {ROW_LAYOUTS}"
             )
+        if self.structured_output == "json_schema" and self.row_layout == "array":
+            # OpenAI's strict structured outputs accept a subset of JSON Schema without
+            # prefixItems, so an array record cannot give each position its own type.
+            raise ModelConfigError(
+                f"model {self.name!r}: row_layout 'array' cannot be used with structured_output 'json_schema', "
+                "because strict structured outputs have no positional array types; use row_layout = 'object', "
+                "or structured_output = 'json_object_schema' on a llama.cpp or vLLM server"
+            )
         if self.rows_per_request < 1:
             raise ModelConfigError(f"model {self.name!r}: rows_per_request must be at least 1, got {self.rows_per_request}")
         if not self.model:
@@ -128,6 +142,7 @@ class ModelConfig:
             "max_concurrency": (int,),
             "input_price_per_million": (int, float, type(None)),
             "output_price_per_million": (int, float, type(None)),
+            "batch_price_factor": (int, float),
         }
         for key, types in expected.items():
             value = getattr(self, key)
@@ -153,6 +168,11 @@ class ModelConfig:
                 raise ModelConfigError(
                     f"model {self.name!r}: {key} must be a finite number of at least {minimum}, got {value!r}"
                 )
+        if not (math.isfinite(self.batch_price_factor) and 0 <= self.batch_price_factor <= 1):
+            raise ModelConfigError(
+                f"model {self.name!r}: batch_price_factor must be a number from 0 to 1 (the batch price divided "
+                f"by the live price, 0.5 for half price), got {self.batch_price_factor!r}"
+            )
 
     @property
     def output_format(self) -> str:

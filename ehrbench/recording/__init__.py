@@ -17,10 +17,15 @@ from ehrbench.recording.progress import RecordingProgress
 from ehrbench.recording.redaction import DIGEST_HEADER, RedactionError, RequestRedactor
 from ehrbench.recording.sender import RecordingRun
 from ehrbench.recording.session import LLMCase, build_prompts, collect_completions, count_missing, record_command
+from ehrbench.recording.batch import record_batches
+from ehrbench.recording.batch_results import BatchOutcome, RequestFailure
+from ehrbench.recording.batch_state import BatchStateError
 
 __all__ = [
     "DIGEST_HEADER",
     "RECORD_MODES",
+    "BatchOutcome",
+    "BatchStateError",
     "BudgetExhausted",
     "CaseKey",
     "CassetteError",
@@ -34,6 +39,7 @@ __all__ = [
     "RecordingProgress",
     "RecordingRun",
     "RedactionError",
+    "RequestFailure",
     "RequestRedactor",
     "build_vcr",
     "build_prompts",
@@ -41,5 +47,6 @@ __all__ = [
     "collect_completions",
     "count_missing",
     "explain_mismatch",
+    "record_batches",
     "record_command",
 ]
