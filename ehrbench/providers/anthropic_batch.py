@@ -20,14 +20,12 @@ import anthropic
 from ehrbench.providers.batch_api import (
     RESULT_STATUSES,
     BatchAPIError,
+    BatchClient,
     BatchRequest,
     BatchResult,
     BatchStatus,
-    Caller,
-    call_once,
     check_requests,
     read_jsonl,
-    split_requests,
 )
 
 logger = logging.getLogger(__name__)
@@ -39,37 +37,24 @@ MAX_REQUESTS = 100_000
 MAX_BATCH_BYTES = 256_000_000 - 64_000
 
 
-class AnthropicBatchClient:
+class AnthropicBatchClient(BatchClient):
     """Submit Messages API requests as Message Batches, poll the batches and read their results.
 
-    ``client`` is the SDK client of the model's provider, so batches go to the same base URL
-    with the same key. ``call`` sends each API call (:data:`~ehrbench.providers.batch_api.Caller`).
-    ``max_requests`` and ``max_bytes`` cap one batch (defaults: the API's limits).
+    Arguments as for :class:`~ehrbench.providers.batch_api.BatchClient`, with ``client`` an
+    ``anthropic.Anthropic``.
     """
 
-    def __init__(
-        self,
-        client: anthropic.Anthropic,
-        call: Caller = call_once,
-        max_requests: int = MAX_REQUESTS,
-        max_bytes: int = MAX_BATCH_BYTES,
-    ) -> None:
-        if max_requests < 1 or max_bytes < 1:
-            raise ValueError(f"max_requests and max_bytes must be at least 1, got {max_requests} and {max_bytes}")
-        self.client = client
-        self.call = call
-        self.max_requests = max_requests
-        self.max_bytes = max_bytes
+    MAX_REQUESTS = MAX_REQUESTS
+    MAX_BYTES = MAX_BATCH_BYTES
 
     @property
     def live_url(self) -> str:
         """Return the URL that the SDK posts one live Messages API request to."""
         return str(self.client.base_url).rstrip("/") + "/v1/messages"
 
-    def split(self, requests: list[BatchRequest]) -> list[list[BatchRequest]]:
-        """Split ``requests`` into batches within the request and size limits."""
-        check_requests(requests)
-        return split_requests(requests, self.max_requests, self.max_bytes, _size)
+    def request_size(self, request: BatchRequest) -> int:
+        """Return the bytes of ``request``'s entry in the JSON body of a batch."""
+        return _size(request)
 
     def submit(self, requests: list[BatchRequest]) -> str:
         """Create one Message Batch from ``requests`` and return its id."""

@@ -155,3 +155,35 @@ def read_jsonl(text: str) -> tuple[list[dict], int]:
         else:
             unreadable += 1
     return documents, unreadable
+
+
+class BatchClient:
+    """The base of both batch clients: the SDK client, the call wrapper and the limits of one batch.
+
+    ``client`` is the SDK client of the model's provider, so batches go to the same base URL
+    with the same key. ``call`` sends each API call (:data:`Caller`). ``max_requests`` and
+    ``max_bytes`` cap one batch; they default to the API's limits, which a subclass sets in
+    :attr:`MAX_REQUESTS` and :attr:`MAX_BYTES` together with :meth:`request_size`.
+    """
+
+    MAX_REQUESTS: int = 1
+    MAX_BYTES: int = 1
+
+    def __init__(self, client, call: Caller = call_once, max_requests: int | None = None, max_bytes: int | None = None) -> None:
+        max_requests = self.MAX_REQUESTS if max_requests is None else max_requests
+        max_bytes = self.MAX_BYTES if max_bytes is None else max_bytes
+        if max_requests < 1 or max_bytes < 1:
+            raise ValueError(f"max_requests and max_bytes must be at least 1, got {max_requests} and {max_bytes}")
+        self.client = client
+        self.call = call
+        self.max_requests = max_requests
+        self.max_bytes = max_bytes
+
+    def request_size(self, request: BatchRequest) -> int:
+        """Return the bytes that ``request`` takes in a batch."""
+        raise NotImplementedError
+
+    def split(self, requests: list[BatchRequest]) -> list[list[BatchRequest]]:
+        """Split ``requests`` into batches within the request and size limits."""
+        check_requests(requests)
+        return split_requests(requests, self.max_requests, self.max_bytes, self.request_size)

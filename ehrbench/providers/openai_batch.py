@@ -22,14 +22,12 @@ import openai
 
 from ehrbench.providers.batch_api import (
     BatchAPIError,
+    BatchClient,
     BatchRequest,
     BatchResult,
     BatchStatus,
-    Caller,
-    call_once,
     check_requests,
     read_jsonl,
-    split_requests,
 )
 
 logger = logging.getLogger(__name__)
@@ -52,37 +50,24 @@ ENDED_STATUSES = ("completed", "failed", "expired", "cancelled")
 _NOT_RUN_CODES = {"batch_expired": "expired", "batch_cancelled": "canceled", "batch_canceled": "canceled"}
 
 
-class OpenAIBatchClient:
+class OpenAIBatchClient(BatchClient):
     """Submit chat completion requests to the OpenAI Batch API, poll the batches and read their results.
 
-    ``client`` is the SDK client of the model's provider, so batches go to the same base URL
-    with the same key. ``call`` sends each API call (:data:`~ehrbench.providers.batch_api.Caller`).
-    ``max_requests`` and ``max_bytes`` cap one batch (defaults: the API's limits).
+    Arguments as for :class:`~ehrbench.providers.batch_api.BatchClient`, with ``client`` an
+    ``openai.OpenAI``.
     """
 
-    def __init__(
-        self,
-        client: openai.OpenAI,
-        call: Caller = call_once,
-        max_requests: int = MAX_REQUESTS,
-        max_bytes: int = MAX_FILE_BYTES,
-    ) -> None:
-        if max_requests < 1 or max_bytes < 1:
-            raise ValueError(f"max_requests and max_bytes must be at least 1, got {max_requests} and {max_bytes}")
-        self.client = client
-        self.call = call
-        self.max_requests = max_requests
-        self.max_bytes = max_bytes
+    MAX_REQUESTS = MAX_REQUESTS
+    MAX_BYTES = MAX_FILE_BYTES
 
     @property
     def live_url(self) -> str:
         """Return the URL that the SDK posts one live chat completion request to."""
         return str(self.client.base_url).rstrip("/") + "/chat/completions"
 
-    def split(self, requests: list[BatchRequest]) -> list[list[BatchRequest]]:
-        """Split ``requests`` into batches within the request and file size limits."""
-        check_requests(requests)
-        return split_requests(requests, self.max_requests, self.max_bytes, lambda request: len(_line(request)))
+    def request_size(self, request: BatchRequest) -> int:
+        """Return the bytes of ``request``'s line in the input file."""
+        return len(_line(request))
 
     def submit(self, requests: list[BatchRequest]) -> str:
         """Upload ``requests`` as one input file, create a batch from it and return the batch id."""
