@@ -103,9 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--thresholds", type=Path, help="thresholds file in TOML (default: the packaged one)")
 
     seal = commands.add_parser(
-        "seal", help="seal every stored answer that contains a real row, in cassettes recorded before sealing"
+        "seal", help="seal the response bodies that cassettes recorded before sealing keep in clear"
     )
     seal.add_argument("--cassettes", type=Path, default=DEFAULT_CASSETTES, help="cassette folder")
+    seal.add_argument("--dataset", choices=DATASET_NAMES, help="seal only the cassettes of this dataset")
     seal.add_argument("--eicu-dir", help="eICU-CRD folder (default: $EHRBENCH_EICU_DIR)")
 
     report = commands.add_parser("report", help="print a stored leaderboard")
@@ -268,27 +269,39 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def run_seal(args: argparse.Namespace) -> int:
     from ehrbench.recording.reseal import case_key_of, case_schema, seal_cassette
-    from ehrbench.recording.sealing import AnswerSealer
+    from ehrbench.recording.sealing import seal_key
 
     paths = sorted(path for path in Path(args.cassettes).rglob("*.yaml") if ".batches" not in path.parts)
     if not paths:
         raise FileNotFoundError(f"no cassette (*.yaml) below {args.cassettes}")
-    prepared, sealers = {}, {}
-    answers = sealed = changed = 0
+    prepared, keys, unavailable = {}, {}, {}
+    responses = sealed = changed = 0
     for path in paths:
         key = case_key_of(path, args.cassettes)
-        if key.dataset not in prepared:
-            prepared[key.dataset] = prepare(get_dataset(key.dataset, args.eicu_dir))
+        if args.dataset and key.dataset != args.dataset:
+            continue
+        if key.dataset not in prepared and key.dataset not in unavailable:
+            try:
+                prepared[key.dataset] = prepare(get_dataset(key.dataset, args.eicu_dir))
+            except DatasetError as error:
+                unavailable[key.dataset] = [str(error), 0]
+        if key.dataset in unavailable:
+            unavailable[key.dataset][1] += 1
+            continue
         schema = case_schema(prepared[key.dataset], key)
-        sealer_key = (key.dataset, tuple(schema.names))
-        if sealer_key not in sealers:
-            sealers[sealer_key] = AnswerSealer.for_rows(prepared[key.dataset].real_rows(), schema)
-        report = seal_cassette(path, sealers[sealer_key])
-        answers += report.answers
+        case_key = (key.dataset, tuple(schema.names))
+        if case_key not in keys:
+            keys[case_key] = seal_key(prepared[key.dataset].real_rows(), schema)
+        report = seal_cassette(path, keys[case_key])
+        responses += report.answers
         sealed += report.sealed
         changed += bool(report.sealed)
-    print(f"ehrbench seal: {len(paths)} cassettes, {answers} stored answers; sealed {sealed} answers in {changed} files")
-    return 0
+
+    print(f"ehrbench seal: sealed {sealed} of {responses} response bodies in {changed} files")
+    for dataset, (reason, count) in unavailable.items():
+        print(f"ehrbench seal: left {count} cassettes of dataset {dataset!r} unsealed, because the data is "
+              f"needed for the key: {reason}", file=sys.stderr)
+    return 2 if unavailable else 0
 
 
 def run_report(args: argparse.Namespace) -> int:

@@ -43,6 +43,7 @@ from ehrbench.recording import (
 )
 from ehrbench.recording.redaction import RequestRedactor, redact_response
 from ehrbench.schema import Column, TableSchema
+from cassette_files import opened_bodies
 from anthropic_stub import (
     RETRY_AFTER_SECONDS,
     SECRET_RESPONSE_HEADERS,
@@ -604,8 +605,7 @@ def test_refusal_recorded_and_counted(
     assert [completion.finish_reason for _, completion in recorded] == ["refusal", "tool_use"]
     assert [completion for _, completion in rerun] == [completion for _, completion in recorded]
     assert [completion for _, completion in replayed] == [completion for _, completion in recorded]
-    stored = interactions(case.key.cassette_path(tmp_path))
-    assert [json.loads(item["response"]["body"]["string"])["stop_reason"] for item in stored] == ["refusal", "tool_use"]
+    assert [body["stop_reason"] for body in opened_bodies(case, tmp_path)] == ["refusal", "tool_use"]
 
     # The stub's answers hold no rows; only the stop reason tells the refusal from an empty answer.
     texts = [(completion.text, prompt.rows_requested) for prompt, completion in replayed]

@@ -203,6 +203,22 @@ def test_resume_after_stop_does_not_resubmit(protocol: str, prepared, subset, tm
     assert state_files(tmp_path) == []
 
 
+def test_unknown_batch_names_state_file(prepared, subset, tmp_path: Path) -> None:
+    with make_stub("openai", polls_until_ended=2) as stub:
+        cases = make_cases(prepared, subset, make_model("openai", stub.base_url))
+        with pytest.raises(KeyboardInterrupt):
+            record_batches(cases, tmp_path, make_run(RecordingSleep(interrupt_at=1)))
+        state = state_files(tmp_path)[0]
+        document = json.loads(state.read_text(encoding="utf-8"))
+        state.write_text(json.dumps({**document, "batch_id": "batch_unknown"}), encoding="utf-8")
+
+        with pytest.raises(RecordingError, match="does not know this batch") as error:
+            record_batches(cases, tmp_path, make_run())
+
+    assert "delete its state file" in str(error.value)
+    assert str(state.parent) in str(error.value)
+
+
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_no_key_or_prompt_in_files(protocol: str, prepared, subset, tmp_path: Path) -> None:
     with make_stub(protocol, polls_until_ended=2) as stub:

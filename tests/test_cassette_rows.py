@@ -1,12 +1,14 @@
-"""Proof that no real patient row is in a committed cassette, and tests of answer sealing.
+"""Proof that no real patient row is in a committed cassette, and tests of response sealing.
 
-For every file under ``cassettes/``, every string in every stored request and response body is
-searched with :class:`~ehrbench.parsing.real_rows.RealRowFinder` over the rows of all three parts
-of the case's dataset, at the four significant digits prompts show, in each form a prompt or an
-answer carries rows: parsed records of any format the parser reads, JSON objects, JSON arrays,
-CSV lines and ``column=value`` lines. Sealed answers count as searched only when they open with
-the key of the real rows, which proves that they are answers sealed by recording and not
-arbitrary text. eICU cassettes need the eICU demo (``EHRBENCH_EICU_DIR``), which CI sets.
+Recording seals every stored response body (:mod:`ehrbench.recording.sealing`). For every file
+under ``cassettes/`` these tests check three things. Each response body is one sealed token that
+opens with the key of the case's real rows and the digest of its own request, so recording
+sealed it for that request. The opened body contains no key-like string. No string of any
+request body contains a real row. The search is
+:class:`~ehrbench.parsing.real_rows.RealRowFinder` over the rows of all three parts of the
+dataset, in each form a prompt or an answer carries rows: parsed records of any format the
+parser reads, JSON objects, JSON arrays, CSV lines and ``column=value`` lines. eICU cassettes
+need the eICU demo (``EHRBENCH_EICU_DIR``), which CI sets.
 
 Statistics-only prompts show no row, and no share of a value held by fewer than
 ``MIN_CELL_SIZE`` training records; the last tests check both on the sent text of every feature
@@ -15,17 +17,17 @@ set of both datasets.
 
 from __future__ import annotations
 
-import copy
 import functools
-from dataclasses import replace
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serializers import yamlserializer
 
+from anthropic_stub import AnthropicStub
 from ehrbench.datasets import DatasetError, PreparedDataset, get_dataset, prepare
 from ehrbench.features import build_subsets
 from ehrbench.parsing.real_rows import FORM_FRAGMENT, FORM_LINE, FORM_RECORD, RealRowFinder
@@ -34,19 +36,11 @@ from ehrbench.prompts.base import format_rows, show_value
 from ehrbench.prompts.statistics_only import MIN_CELL_SIZE
 from ehrbench.providers import ModelConfig
 from ehrbench.recording import LLMCase, collect_completions
-from ehrbench.recording.cassettes import AtomicPersister
+from ehrbench.recording.cassettes import AtomicPersister, request_digest
 from ehrbench.recording.reseal import case_key_of, case_schema, seal_cassette
+from ehrbench.recording.sealing import SEAL_PREFIX, SealError, is_sealed, open_body, seal_body, seal_key
 from ehrbench.schema import TableSchema
-from anthropic_stub import AnthropicStub
 from test_cassette_secrets import find_secrets
-from ehrbench.recording.sealing import (
-    SEALED_TOKEN,
-    AnswerSealer,
-    SealError,
-    seal_key,
-    seal_text,
-    unseal_text,
-)
 
 CASSETTE_ROOT = Path(__file__).resolve().parents[1] / "cassettes"
 CASSETTES = sorted(path for path in CASSETTE_ROOT.rglob("*.yaml") if ".batches" not in path.parts)
@@ -92,66 +86,80 @@ def decoded(body: object) -> object:
         return body or ""
 
 
-def cassette_texts(path: Path) -> list[tuple[str, str]]:
-    """Return (where, text) for every string of every request and response body of ``path``."""
-    requests, responses = FilesystemPersister.load_cassette(path, serializer=yamlserializer)
-    texts = [("file", path.read_text(encoding="utf-8"))]
-    for number, (request, response) in enumerate(zip(requests, responses), start=1):
-        texts += [(f"request {number}", text) for text in body_strings(decoded(request.body))]
-        texts += [(f"response {number}", text) for text in body_strings(decoded(response["body"]))]
-    return texts
-
-
 def real_rows_in(path: Path, root: Path) -> list[str]:
-    """Return where real rows are in the cassette at ``path`` (forms and offsets, never values).
+    """Return what in the cassette at ``path`` shows real rows or is not sealed (never the values).
 
-    Every sealed token must open with the key of the real rows, or SealError is raised, and the
-    answer inside is scanned for key-like strings as every cassette is.
+    Each response body must be a whole sealed token that opens for its request, or SealError is
+    raised. The opened body is scanned for key-like strings. A body stored in clear is reported
+    and searched for real rows like the request bodies.
     """
     key = case_key_of(path, root)
     schema = case_schema(prepared_dataset(key.dataset), key)
     finder, seal = finder_and_key(key.dataset, schema)
+    requests, responses = FilesystemPersister.load_cassette(path, serializer=yamlserializer)
 
-    found = []
-    for where, text in cassette_texts(path):
-        found += [f"{where}: {match.form} at offset {match.position}" for match in finder.find(text)]
-        for token in SEALED_TOKEN.findall(text):
-            opened = unseal_text(token, seal)
-            found += [f"{where}: {kind} in a sealed answer" for _, kind, _ in find_secrets(opened)]
+    found = [f"file: {match.form} at {match.position}" for match in finder.find(path.read_text(encoding="utf-8"))]
+    for number, (request, response) in enumerate(zip(requests, responses), start=1):
+        for text in body_strings(decoded(request.body)):
+            found += [f"request {number}: {match.form} at {match.position}" for match in finder.find(text)]
+        body = response["body"]["string"]
+        if is_sealed(body):
+            token = body.decode("ascii") if isinstance(body, bytes) else body
+            opened = open_body(token, seal, request_digest(request)).decode("utf-8")
+            found += [f"response {number}: {kind} in the sealed body" for _, kind, _ in find_secrets(opened)]
+            continue
+        found.append(f"response {number}: body stored in clear")
+        for text in body_strings(decoded(body)):
+            found += [f"response {number}: {match.form} at {match.position}" for match in finder.find(text)]
     return found
 
 
 @pytest.mark.parametrize("path", CASSETTES, ids=[str(path.relative_to(CASSETTE_ROOT)) for path in CASSETTES])
 def test_cassette_holds_no_real_row(path: Path) -> None:
     found = real_rows_in(path, CASSETTE_ROOT)
-    assert found == [], f"{path} contains real rows (values not shown): {found[:10]}"
+    assert found == [], f"{path} is not sealed or contains real rows (values not shown): {found[:10]}"
 
 
-def test_opened_cassette_shows_rows(tmp_path: Path) -> None:
-    # Known answer: a committed cassette with its sealed answers opened again is flagged.
-    path = next(path for path in CASSETTES if "rhc" in path.parts and "ehrbench-sealed:v1:" in path.read_text())
+def opened_copy(path: Path, target_root: Path) -> Path:
+    """Write ``path`` with every response body opened into the same place below ``target_root``."""
     key = case_key_of(path, CASSETTE_ROOT)
     _, seal = finder_and_key(key.dataset, case_schema(prepared_dataset(key.dataset), key))
     requests, responses = FilesystemPersister.load_cassette(path, serializer=yamlserializer)
-    for response in responses:
-        document = json.loads(response["body"]["string"])
-        for choice in document["choices"]:
-            choice["message"]["content"] = unseal_text(choice["message"]["content"], seal)
-        response["body"]["string"] = json.dumps(document)
-    opened = tmp_path / path.relative_to(CASSETTE_ROOT)
-    AtomicPersister.save_cassette(opened, {"requests": requests, "responses": responses}, yamlserializer)
+    for request, response in zip(requests, responses):
+        response["body"]["string"] = open_body(response["body"]["string"], seal, request_digest(request))
+    target = target_root / path.relative_to(CASSETTE_ROOT)
+    AtomicPersister.save_cassette(target, {"requests": requests, "responses": responses}, yamlserializer)
+    return target
 
-    found = real_rows_in(opened, tmp_path)
 
-    assert found
-    assert all("values" not in item for item in found)
+def test_opened_cassette_shows_rows(tmp_path: Path) -> None:
+    # Known answer: RHC naive k5 answers with all bodies opened again contain real rows.
+    path = CASSETTE_ROOT / "rhc" / "smollm2-135m-instruct" / "naive-k5-n100-r0.yaml"
+    found = real_rows_in(opened_copy(path, tmp_path), tmp_path)
+
+    assert "response 1: body stored in clear" in found
+    assert any("parsed record" in item for item in found)
+
+
+def test_seal_reproduces_committed_file(tmp_path: Path) -> None:
+    # Sealing is deterministic: the opened copy sealed again equals the committed file.
+    path = CASSETTE_ROOT / "rhc" / "smollm2-135m-instruct" / "group-k5-n100-r1.yaml"
+    opened = opened_copy(path, tmp_path)
+    key = case_key_of(path, CASSETTE_ROOT)
+    _, seal = finder_and_key(key.dataset, case_schema(prepared_dataset(key.dataset), key))
+
+    report = seal_cassette(opened, seal)
+
+    assert report.sealed == report.answers > 0
+    assert opened.read_bytes() == path.read_bytes()
+    assert seal_cassette(opened, seal).sealed == 0
 
 
 def test_cassettes_exist() -> None:
     assert len(CASSETTES) >= 60
 
 
-# Known answers: the finder flags each form, and sealing removes it.
+# Known answers: the finder flags each form; sealing round trips and rejects damage.
 
 
 @pytest.fixture(scope="module")
@@ -211,16 +219,37 @@ def test_finder_passes_changed_row(rhc, rhc_schema, rhc_finder) -> None:
 
 def test_seal_round_trip(rhc, rhc_schema) -> None:
     key = seal_key(rhc.real_rows(), rhc_schema)
-    text = '{"rows": [[0.5, 1, 0]]} \u00e9'
-    sealed = seal_text(text, key)
+    body = '{"rows": [[0.5, 1, 0]]} \u00e9'.encode("utf-8")
+    token = seal_body(body, key, "sha256:aa")
 
-    assert sealed != seal_text(text, key)
-    assert unseal_text(f"before {sealed} after", key) == f"before {text} after"
-    with pytest.raises(SealError, match="does not open with the key"):
-        unseal_text(sealed, bytes(32))
-    damaged = sealed[:-4] + ("AAAA" if not sealed.endswith("AAAA") else "BBBB")
-    with pytest.raises(SealError):
-        unseal_text(damaged, key)
+    assert is_sealed(token)
+    assert token == seal_body(body, key, "sha256:aa")
+    assert token != seal_body(body, key, "sha256:bb")
+    assert open_body(token, key, "sha256:aa") == body
+    assert open_body(seal_body(b"", key, ""), key, "") == b""
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("other-request", "moved to another request"),
+        ("other-key", "other real-data values"),
+        ("flipped", "edited or damaged"),
+        ("short", "too short"),
+    ],
+)
+def test_open_rejects_bad_token(rhc, rhc_schema, change: str, message: str) -> None:
+    key = seal_key(rhc.real_rows(), rhc_schema)
+    token = seal_body(b'{"choices": []}', key, "sha256:aa")
+    context = "sha256:bb" if change == "other-request" else "sha256:aa"
+    if change == "other-key":
+        key = bytes(32)
+    if change == "flipped":
+        token = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
+    if change == "short":
+        token = token[: len(SEAL_PREFIX) + len("0123abcd:") + 8]
+    with pytest.raises(SealError, match=message):
+        open_body(token, key, context)
 
 
 def test_seal_key_ignores_row_and_column_order(rhc, rhc_schema) -> None:
@@ -230,59 +259,25 @@ def test_seal_key_ignores_row_and_column_order(rhc, rhc_schema) -> None:
     assert seal_key(rows.iloc[1:], rhc_schema) != seal_key(rows, rhc_schema)
 
 
-def completion_response(content: str) -> dict:
-    body = {"object": "chat.completion", "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
-    return {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": json.dumps(body)}}
-
-
-def message_response(tool_input: dict) -> dict:
-    block = {"type": "tool_use", "id": "toolu_1", "name": "synthetic_rows", "input": tool_input}
-    body = {"type": "message", "role": "assistant", "content": [block], "stop_reason": "tool_use"}
-    return {"status": {"code": 200, "message": "OK"}, "headers": {}, "body": {"string": json.dumps(body).encode()}}
-
-
-def test_sealer_seals_only_answers_with_rows(rhc, rhc_schema) -> None:
-    sealer = AnswerSealer.for_rows(rhc.real_rows(), rhc_schema)
-    copied = format_rows(a_row(rhc, rhc_schema), rhc_schema, "json", show_value)
-    clean = completion_response('{"rows": []}')
-
-    assert sealer(copy.deepcopy(clean)) == clean
-    sealed = sealer(completion_response(copied))
-    content = json.loads(sealed["body"]["string"])["choices"][0]["message"]["content"]
-    assert SEALED_TOKEN.fullmatch(content)
-    assert unseal_text(content, sealer.key) == copied
-    assert sealer.sealed == 1
-
-
-def test_sealer_seals_tool_input(rhc, rhc_schema) -> None:
-    sealer = AnswerSealer.for_rows(rhc.real_rows(), rhc_schema)
+def test_finder_reads_binary_words(rhc, rhc_schema, rhc_finder) -> None:
     row = a_row(rhc, rhc_schema).iloc[0]
-    tool_input = {"rows": [{name: (None if row[name] != row[name] else row[name]) for name in rhc_schema.names}]}
+    cells = []
+    for column in rhc_schema.columns:
+        value = row[column.name]
+        if value != value:
+            cells.append("")
+        elif column.kind == "binary":
+            cells.append("TRUE" if value == 1 else "FALSE")
+        else:
+            cells.append(show_value(value))
+    text = ",".join(rhc_schema.names) + "\n" + ",".join(cells)
+    assert FORM_RECORD in {match.form for match in rhc_finder.find(text)}
 
-    sealed = sealer(message_response(tool_input))
 
-    stored = json.loads(sealed["body"]["string"])["content"][0]["input"]
-    assert set(stored) == {"ehrbench_sealed"}
-    assert isinstance(sealed["body"]["string"], bytes)
-    provider_text = json.dumps(stored, ensure_ascii=False)
-    assert unseal_text(provider_text, sealer.key) == json.dumps(tool_input, ensure_ascii=False)
-
-
-def test_seal_cassette_keeps_replay(tmp_path: Path, rhc) -> None:
-    # A committed cassette with sealed answers: opening each again gives readable, row-free text
-    # only where no row was written, and resealing it changes nothing.
-    sealed_files = [path for path in CASSETTES if "rhc" in path.parts and "ehrbench-sealed:v1:" in path.read_text()]
-    assert sealed_files
-    path = sealed_files[0]
-    key = case_key_of(path, CASSETTE_ROOT)
-    schema = case_schema(rhc, key)
-    target = tmp_path / path.name
-    target.write_bytes(path.read_bytes())
-
-    report = seal_cassette(target, AnswerSealer.for_rows(rhc.real_rows(), schema))
-
-    assert report.sealed == 0
-    assert target.read_bytes() == path.read_bytes()
+def test_finder_reads_six_digit_values(rhc, rhc_schema, rhc_finder) -> None:
+    row = a_row(rhc, rhc_schema).iloc[0]
+    record = {name: (None if row[name] != row[name] else float(f"{row[name]:.6g}")) for name in rhc_schema.names}
+    assert FORM_RECORD in {match.form for match in rhc_finder.find(json.dumps({"rows": [record]}))}
 
 
 # Statistics-only prompts: no row, no small cell.
@@ -319,7 +314,7 @@ def test_statistics_prompt_has_no_row_or_small_cell(dataset: str, size: int) -> 
     assert checked > 0
 
 
-# Recording seals as it stores: an Anthropic stub on 127.0.0.1 answers with a training row.
+# Recording seals as it saves: an Anthropic stub on 127.0.0.1 answers with a training row.
 
 
 KEY_VARIABLE = "EHRBENCH_TEST_SEAL_KEY"
@@ -342,8 +337,10 @@ def test_recording_seals_copied_row(rhc: PreparedDataset, tmp_path: Path, monkey
     replayed = collect_completions(case, "replay", tmp_path)
 
     path = case.key.cassette_path(tmp_path)
-    assert path.read_text(encoding="utf-8").count("ehrbench-sealed:v1:") == 2
+    assert path.read_text(encoding="utf-8").count(SEAL_PREFIX) == 2
     assert [completion.text for _, completion in replayed] == [completion.text for _, completion in recorded]
     assert all(json.loads(completion.text)["rows"] == [copied] for _, completion in replayed)
     finder, _ = finder_and_key("rhc", schema)
     assert finder.find(path.read_text(encoding="utf-8")) == []
+    _, responses = FilesystemPersister.load_cassette(path, serializer=yamlserializer)
+    assert [is_sealed(response["body"]["string"]) for response in responses] == [True, True]

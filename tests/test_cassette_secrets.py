@@ -16,8 +16,8 @@ flags:
 
 The one exception is the value format of the digest header: a single ``sha256:`` followed by 64
 lower-case hex digits, as the first item under the ``x-ehrbench-body-digest`` key. Sealed
-answers (``ehrbench-sealed:v1:...``) are exempt from the high-entropy rule only; the tests of
-tests/test_cassette_rows.py open each of them with the key of the real rows and scan the answer.
+bodies (``ehrbench-sealed:v2:...``) are exempt from the high-entropy rule only; the tests of
+tests/test_cassette_rows.py open each of them with the key of the real rows and scan the body.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from ehrbench.prompts import Prompt, get_strategy
 from ehrbench.providers import InvalidResponseBody, ModelConfig, OpenAICompatibleProvider
 from ehrbench.recording import LLMCase, collect_completions
 from ehrbench.schema import Column, TableSchema
+from cassette_files import opened_bodies
 from openai_stub import REFUSAL, REFUSAL_TEXT, SCHEMA_ROWS, TRUNCATED, OpenAIStub
 
 SECRET_KEY = "sk-openai-provider-test-secret-5e2a"
@@ -159,5 +160,4 @@ def test_recording_retries_truncated_body(prepared: PreparedDataset, tmp_path: P
 
     assert len(stub.received) == 3
     assert len(recorded) == 2
-    stored = case.key.cassette_path(tmp_path).read_text(encoding="utf-8")
-    assert stored.count("chat.completion") == 2
+    assert [body["object"] for body in opened_bodies(case, tmp_path)] == ["chat.completion"] * 2

@@ -3,8 +3,13 @@
 A row of a real dataset can reach a text in two ways: a prompt shows it as an example, or a
 model writes it back. Prompts render values with :func:`~ehrbench.prompts.base.show_value`, which
 keeps four significant digits, so a model that copies an example writes the four-digit form.
-:class:`RealRowFinder` therefore compares at :data:`SHOWN_DIGITS` significant digits, which
-also catches every copy at the six digits that exact-copy rejection uses.
+:class:`RealRowFinder` therefore compares parsed records at four, five and six significant
+digits (:data:`COMPARED_DIGITS`), and rendered forms at the four digits prompts show.
+
+Recording does not depend on this search, because it seals every stored response body
+(:mod:`ehrbench.recording.sealing`). It serves the proof that no committed cassette contains a
+real row (request bodies, and any body left in clear) and the checks of statistics-only
+prompts.
 
 Two checks run on each text:
 
@@ -28,15 +33,19 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from ehrbench.parsing._values import _read_number
+from ehrbench.parsing._values import _read_number, read_binary
 from ehrbench.parsing.answers import parse_answer
 from ehrbench.prompts.base import format_rows, show_value
 from ehrbench.schema import Column, TableSchema
 
 logger = logging.getLogger(__name__)
 
-#: Significant digits at which values are compared: those of the values prompts show.
+#: Significant digits of the values prompts show.
 SHOWN_DIGITS = 4
+
+#: Significant digits at which parsed records are compared, each in turn, so that a row written
+#: at five or six digits is not missed because its four-digit rounding differs from the real one.
+COMPARED_DIGITS = (SHOWN_DIGITS, 5, 6)
 
 #: Names of the forms a match can have.
 FORM_RECORD = "parsed record"
@@ -51,7 +60,11 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n|\\n")
 
 @dataclass(frozen=True)
 class RowMatch:
-    """One real row found in a text: how it was written and where (character offset, from 0)."""
+    """One real row found in a text: how it was written and where.
+
+    ``position`` is the character offset (from 0) of a fragment or line, and the index (from 0)
+    of a parsed record among the records of the text.
+    """
 
     form: str
     position: int
@@ -75,9 +88,10 @@ class RealRowFinder:
         self.schema = schema
         self._lookup = {name.strip().lower(): column for name, column in ((c.name, c) for c in schema.columns)}
         frame = real[schema.names]
+        rows = list(frame.itertuples(index=False, name=None))
         self._keys = {
-            tuple(_shown_key(value, column) for value, column in zip(row, schema.columns))
-            for row in frame.itertuples(index=False, name=None)
+            digits: {tuple(_shown_key(value, column, digits) for value, column in zip(row, schema.columns)) for row in rows}
+            for digits in COMPARED_DIGITS
         }
         self._forms = _rendered_forms(frame, schema)
         logger.debug("finder over %d real rows and %d rendered forms", len(frame), len(self._forms))
@@ -93,11 +107,11 @@ class RealRowFinder:
             for fragment in pattern.finditer(text):
                 if _normalise(fragment.group()) in self._forms:
                     matches.append(RowMatch(FORM_FRAGMENT, fragment.start()))
-        position = 0
-        for line in _LINE_BREAK.split(text):
-            if _normalise(line).strip(",") in self._forms:
-                matches.append(RowMatch(FORM_LINE, position))
-            position += len(line) + 1
+        start = 0
+        for end, next_start in [(match.start(), match.end()) for match in _LINE_BREAK.finditer(text)] + [(len(text), len(text))]:
+            if _normalise(text[start:end]).strip(",") in self._forms:
+                matches.append(RowMatch(FORM_LINE, start))
+            start = next_start
         return matches
 
     def contains(self, text: str) -> bool:
@@ -116,27 +130,30 @@ class RealRowFinder:
                     values.setdefault(column.name, value)
             if len(values) < len(self.schema.columns):
                 continue
-            key = tuple(_shown_key(values[column.name], column) for column in self.schema.columns)
-            if key in self._keys:
-                matching.append(index)
+            for digits in COMPARED_DIGITS:
+                key = tuple(_shown_key(values[column.name], column, digits) for column in self.schema.columns)
+                if key in self._keys[digits]:
+                    matching.append(index)
+                    break
         return matching
 
 
-def _shown_key(value: object, column: Column) -> object:
-    """Return ``value`` as compared: a number at :data:`SHOWN_DIGITS` digits, a category in lower case."""
+def _shown_key(value: object, column: Column, digits: int = SHOWN_DIGITS) -> object:
+    """Return ``value`` as compared: a number at ``digits`` significant digits, a category in lower case."""
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     if column.kind == "categorical":
         text = str(value).strip().lower()
         return None if text in ("", "null", "nan", "none", "na", "n/a") else text
-    if isinstance(value, bool):
-        value = float(value)
-    reason, number = _read_number(value)
+    if column.kind == "binary":
+        reason, number = read_binary(value)
+    else:
+        reason, number = _read_number(float(value) if isinstance(value, bool) else value)
     if reason is not None:
         return ("unreadable", str(value))
     if math.isnan(number):
         return None
-    return float(f"{number:.{SHOWN_DIGITS}g}")
+    return float(f"{number:.{digits}g}")
 
 
 def _rendered_forms(frame: pd.DataFrame, schema: TableSchema) -> set[str]:

@@ -48,7 +48,7 @@ from ehrbench.recording.batch_state import BatchState, load_states, save_state, 
 from ehrbench.recording.cassettes import RecordingError
 from ehrbench.recording.cost import check_prices, worst_case_cost
 from ehrbench.recording.redaction import body_digest, canonical_json
-from ehrbench.recording.retry import AttemptsExhausted, call_with_retries, classify_failure
+from ehrbench.recording.retry import AttemptsExhausted, call_with_retries, classify_failure, sdk_error
 from ehrbench.recording.sender import RecordingRun
 from ehrbench.recording.session import LLMCase, _prompts_and_redactor
 
@@ -260,7 +260,7 @@ def _submit_all(requests: list[MissingRequest], connections: dict[str, Connectio
         for chunk in connection.client.split(batch_requests):
             if run.progress is not None:
                 run.progress.request_sent()
-            batch_id = _api(connection, "submitting a batch", lambda: connection.client.submit(chunk), root)
+            batch_id = _api(connection, "submitting a batch", lambda: connection.client.submit(chunk), root, submitted=False)
             # NOTE: a process killed between the provider's response and the save below loses the
             # batch id, so the batch runs and is billed, and the next run submits its requests again.
             state = BatchState(
@@ -318,12 +318,22 @@ def _collect(
         raise
 
 
-def _api(connection: Connection, action: str, send, root: Path):
-    """Return what ``send`` (a batch client call) returns, or raise :class:`RecordingError` naming the model."""
+def _api(connection: Connection, action: str, send, root: Path, submitted: bool = True):
+    """Return what ``send`` (a batch client call) returns, or raise :class:`RecordingError` naming the model.
+
+    ``submitted`` is False for the call that creates a batch, where HTTP 404 means that the
+    endpoint has no batch API rather than that it lost a batch.
+    """
     try:
         return send()
     except (*_API_ERRORS, SubmissionUncertain) as error:
         config = connection.config
+        if submitted and getattr(sdk_error(error), "status_code", None) == 404:
+            raise RecordingError(
+                f"model {config.name!r} ({config.base_url or 'default endpoint'}): {action} failed: the provider "
+                f"does not know this batch (HTTP 404: {error}). If it was deleted or belongs to another account, "
+                f"delete its state file in {state_folder(root)}; the next run then submits its requests again"
+            ) from error
         raise RecordingError(
             f"model {config.name!r} ({config.base_url or 'default endpoint'}): {action} failed: "
             f"{type(error).__name__}: {error}. Batches submitted before keep their state files in "

@@ -3,8 +3,7 @@
 Each succeeded result goes in through ``cassette.append`` of a recording VCR. The vcrpy request
 is a POST to the URL that the SDK calls live, with the JSON body that the SDK sends and a content
 type, and the response dict has status 200 and the result's body. The request redaction, the
-response filter and the sealing of answers with real rows therefore apply exactly as for a live
-request. The cassette is then replayed through the provider, which proves that each stored
+response filter and the sealing of stored bodies therefore apply exactly as for a live request. The cassette is then replayed through the provider, which proves that each stored
 request matches the live one. A request that was not stored is counted as a
 :class:`RequestFailure`, and the next run submits it again.
 """
@@ -44,7 +43,7 @@ from ehrbench.recording.cost import CostBudget, completion_cost
 from ehrbench.recording.redaction import RedactionError, RequestRedactor
 from ehrbench.recording.retry import AttemptsExhausted, raised_by_vcrpy
 from ehrbench.recording.sender import RecordingRun
-from ehrbench.recording.session import LLMCase
+from ehrbench.recording.session import LLMCase, record_command
 
 logger = logging.getLogger(__name__)
 
@@ -205,7 +204,10 @@ def replay_case(requests: CaseRequests) -> tuple[dict[int, Completion], dict[int
             "and record the case again"
         ) from error
     except (yaml.YAMLError, KeyError, TypeError, IndexError, AttributeError, ValueError, OSError) as error:
-        raise CassetteError(f"cassette {requests.path} cannot be read ({type(error).__name__}: {error})") from error
+        raise CassetteError(
+            f"cassette {requests.path} cannot be read ({type(error).__name__}: {error}); delete it and record "
+            f"the case again with: {record_command(case.key)}"
+        ) from error
     return answers, missing
 
 

@@ -13,6 +13,7 @@ import os
 import re
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,7 @@ from vcr.persisters.filesystem import FilesystemPersister
 from vcr.serialize import serialize
 
 from ehrbench.recording.redaction import DIGEST_HEADER, RequestRedactor, digest_matcher, redact_response
+from ehrbench.recording.sealing import SealError, is_sealed, open_body, seal_body
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +117,59 @@ class AtomicPersister(FilesystemPersister):
                 raise
 
 
+class SealingPersister:
+    """A vcrpy persister that seals every response body on save and opens it on load.
+
+    ``key`` returns the case's key (see :mod:`ehrbench.recording.sealing`); it is called once,
+    on first use. Files are written by :class:`AtomicPersister`. A body stored in clear (a
+    cassette recorded before sealing) loads as it is; ``ehrbench seal`` seals it.
+    Opening fails with :class:`~ehrbench.recording.sealing.SealError` naming the file and the
+    interaction.
+    """
+
+    def __init__(self, key: Callable[[], bytes]) -> None:
+        self._key_source = key
+        self._key: bytes | None = None
+
+    def key(self) -> bytes:
+        if self._key is None:
+            self._key = self._key_source()
+        return self._key
+
+    def load_cassette(self, cassette_path, serializer):
+        requests, responses = FilesystemPersister.load_cassette(cassette_path, serializer=serializer)
+        opened = []
+        for number, (request, response) in enumerate(zip(requests, responses), start=1):
+            body = (response.get("body") or {}).get("string") if isinstance(response, dict) else None
+            if not is_sealed(body):
+                opened.append(response)
+                continue
+            try:
+                plain = open_body(body, self.key(), request_digest(request))
+            except SealError as error:
+                raise type(error)(f"cassette {cassette_path}, interaction {number}: {error}") from None
+            opened.append({**response, "body": {**response["body"], "string": plain}})
+        return requests, opened
+
+    def save_cassette(self, cassette_path, cassette_dict, serializer) -> None:
+        sealed = []
+        for request, response in zip(cassette_dict["requests"], cassette_dict["responses"]):
+            body = response["body"]["string"]
+            if not is_sealed(body):
+                plain = body.encode("utf-8", errors="surrogatepass") if isinstance(body, str) else bytes(body or b"")
+                body = seal_body(plain, self.key(), request_digest(request))
+            sealed.append({**response, "body": {**response["body"], "string": body}})
+        AtomicPersister.save_cassette(cassette_path, {**cassette_dict, "responses": sealed}, serializer)
+
+
+def request_digest(request) -> str:
+    """Return the body digest that recording put into the headers of the stored ``request`` (empty if none)."""
+    for name, value in request.headers.items():
+        if name.lower() == DIGEST_HEADER:
+            return value[0] if isinstance(value, list) else value
+    return ""
+
+
 def build_vcr(mode: RecordMode, redactor: RequestRedactor) -> vcr.VCR:
     """Return a VCR that replays only (``replay``) or also records missing requests (``record``).
 
@@ -125,12 +180,13 @@ def build_vcr(mode: RecordMode, redactor: RequestRedactor) -> vcr.VCR:
         record_mode="none" if mode == "replay" else "new_episodes",
         match_on=("method", "path", "body_digest"),
         before_record_request=redactor,
-        # Replay never writes, so only recording needs the sealing filter (see redaction.RequestRedactor).
-        before_record_response=redactor.filter_response if mode == "record" else redact_response,
+        before_record_response=redact_response,
         decode_compressed_response=True,
     )
     recorder.register_matcher("body_digest", digest_matcher)
-    recorder.register_persister(AtomicPersister)
+    # Every production session sets seal_key; a redactor without one (unit tests of redaction)
+    # stores bodies in clear, which the committed-cassette tests reject.
+    recorder.register_persister(SealingPersister(redactor.seal_key) if redactor.seal_key else AtomicPersister)
     return recorder
 
 

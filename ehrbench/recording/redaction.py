@@ -72,16 +72,9 @@ class RequestRedactor:
     replacements: dict[str, str] = field(default_factory=dict)
     last_redacted_body: str = ""
     last_digest: str = ""
-    #: Applied by :func:`~ehrbench.recording.cassettes.build_vcr` to each response that
-    #: :func:`redact_response` keeps (the session's :class:`~ehrbench.recording.sealing.AnswerSealer`).
-    response_filter: Callable[[dict], dict | None] | None = None
-
-    def filter_response(self, response: dict) -> dict | None:
-        """Return ``response`` as it may be stored (:func:`redact_response`, then ``response_filter``), or None."""
-        kept = redact_response(response)
-        if kept is None or self.response_filter is None:
-            return kept
-        return self.response_filter(kept)
+    #: Returns the key that :func:`~ehrbench.recording.cassettes.build_vcr` seals stored response
+    #: bodies with (see :mod:`ehrbench.recording.sealing`); every recording session sets it.
+    seal_key: Callable[[], bytes] | None = None
 
     def register(self, text: str, redacted: str) -> None:
         self.replacements[text] = redacted

@@ -1,10 +1,10 @@
-"""Seal the answers with real rows in cassettes recorded before sealing existed.
+"""Seal the response bodies of cassettes recorded before sealing existed (``ehrbench seal``).
 
-Recording seals answers as it stores them (:mod:`ehrbench.recording.sealing`). A cassette
-recorded earlier, or one a user edited, is sealed in place by :func:`seal_cassette`: every
-stored answer that contains a real row is replaced by its sealed token, and nothing else
-changes, so replay gives the same answers and the same scores. ``ehrbench seal`` runs it over
-a cassette folder.
+Recording seals every response body as it saves a cassette (:mod:`ehrbench.recording.sealing`).
+A cassette recorded earlier, or one a user edited, is sealed in place by :func:`seal_cassette`:
+every body still in clear is replaced by its sealed token and nothing else changes, so replay
+gives the same answers and the same scores. :func:`case_key_of` and :func:`case_schema` find
+the case, and so the key, of a cassette file.
 """
 
 from __future__ import annotations
@@ -14,16 +14,16 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from vcr.persisters.filesystem import FilesystemPersister
+import yaml
+from vcr.persisters.filesystem import CassetteNotFoundError, FilesystemPersister
 from vcr.serializers import yamlserializer
 
 from ehrbench.datasets import PreparedDataset
 from ehrbench.datasets.sites import restrict_to_site
 from ehrbench.features import FeatureSubset, build_subsets, parse_feature_set_size
 from ehrbench.prompts import get_strategy
-from ehrbench.recording.cassettes import AtomicPersister, CaseKey
-from ehrbench.recording.redaction import redact_response
-from ehrbench.recording.sealing import AnswerSealer
+from ehrbench.recording.cassettes import CaseKey, CassetteError, SealingPersister
+from ehrbench.recording.sealing import is_sealed
 from ehrbench.schema import TableSchema
 
 logger = logging.getLogger(__name__)
@@ -33,7 +33,7 @@ _SLUG = re.compile(r"(?P<strategy>[A-Za-z0-9_]+)-(?P<size>k[A-Za-z0-9]+)-n(?P<ro
 
 @dataclass(frozen=True)
 class SealReport:
-    """What :func:`seal_cassette` did to one file: answers read, answers newly sealed."""
+    """The outcome of :func:`seal_cassette` on one file: responses read, bodies newly sealed."""
 
     path: Path
     answers: int
@@ -79,23 +79,21 @@ def case_schema(prepared: PreparedDataset, key: CaseKey) -> TableSchema:
     return get_strategy(key.strategy).generation_schema(prepared, subset)
 
 
-def seal_cassette(path: Path, sealer: AnswerSealer) -> SealReport:
-    """Seal every stored answer of the cassette at ``path`` that contains a real row, in place.
+def seal_cassette(path: Path, key: bytes) -> SealReport:
+    """Seal, in place, every response body of the cassette at ``path`` that is still in clear.
 
-    The file is rewritten only when an answer was sealed, and then in one step
-    (:class:`~ehrbench.recording.cassettes.AtomicPersister`).
+    The file is rewritten only when a body was sealed, and then in one step. A file that is not
+    a cassette raises :class:`~ehrbench.recording.cassettes.CassetteError` naming it.
     """
-    requests, responses = FilesystemPersister.load_cassette(path, serializer=yamlserializer)
-    before = sealer.sealed
-    sealed_responses = []
-    for response in responses:
-        if redact_response(dict(response)) is None:
-            # An error or unknown response is left as it is: replay never returns it as an answer.
-            sealed_responses.append(response)
-            continue
-        sealed_responses.append(sealer(response))
-    sealed = sealer.sealed - before
-    if sealed:
-        AtomicPersister.save_cassette(path, {"requests": requests, "responses": sealed_responses}, yamlserializer)
-        logger.info("%s: sealed %d of %d answers", path, sealed, len(responses))
-    return SealReport(Path(path), len(responses), sealed)
+    try:
+        requests, responses = FilesystemPersister.load_cassette(path, serializer=yamlserializer)
+        clear = sum(not is_sealed((response.get("body") or {}).get("string")) for response in responses)
+    except (CassetteNotFoundError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as error:
+        raise CassetteError(
+            f"cassette {path} cannot be read ({type(error).__name__}: {error or 'empty or not a file'}); "
+            "delete it and record the case again"
+        ) from error
+    if clear:
+        SealingPersister(lambda: key).save_cassette(path, {"requests": requests, "responses": responses}, yamlserializer)
+        logger.info("%s: sealed %d of %d response bodies", path, clear, len(responses))
+    return SealReport(Path(path), len(responses), clear)

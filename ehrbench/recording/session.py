@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import openai
@@ -35,7 +35,7 @@ from ehrbench.recording.cassettes import (
 from ehrbench.recording.cost import check_prices
 from ehrbench.recording.redaction import RequestRedactor
 from ehrbench.recording.retry import AttemptsExhausted, raised_by_vcrpy
-from ehrbench.recording.sealing import SEAL_PREFIX, LazySealer, SealError, seal_key, unseal_text
+from ehrbench.recording.sealing import SealKeyMismatch, seal_key
 from ehrbench.recording.sender import Batch, BatchFailed, RecordingRun, send_missing
 
 logger = logging.getLogger(__name__)
@@ -124,8 +124,10 @@ def collect_completions(
         if mode == "replay":
             recorder = build_vcr(mode, redactor)
             answers, _ = _replay_stored(case, prompts, provider, recorder, redactor, path, strict=True)
-            return _unsealed(case, path, [(prompt, answers[index]) for index, prompt in enumerate(prompts)])
-        return _unsealed(case, path, _record_missing(case, prompts, provider, redactor, path, run))
+            return [(prompt, answers[index]) for index, prompt in enumerate(prompts)]
+        return _record_missing(case, prompts, provider, redactor, path, run)
+    except SealKeyMismatch as error:
+        raise CassetteMismatch(f"{error}\nRecord the case again with: {record_command(case.key)}") from None
     except (yaml.YAMLError, KeyError, TypeError, IndexError, AttributeError, ValueError, OSError) as error:
         # Errors raised while vcrpy loads or plays a damaged file; without a file they are bugs.
         if not path.exists():
@@ -155,26 +157,16 @@ def count_missing(case: LLMCase, cassette_root: Path) -> int:
 
 
 def _prompts_and_redactor(case: LLMCase) -> tuple[list[Prompt], RequestRedactor]:
-    """Return the prompts of ``case`` and the redactor that stores them, and seals answers with real rows."""
+    """Return the prompts of ``case`` and the redactor that stores them and seals their answers."""
     prompts = build_prompts(case)
     redactor = RequestRedactor()
     for prompt in prompts:
         redactor.register(prompt.system, prompt.system)
         redactor.register(prompt.user, prompt.redacted_user)
     if prompts:
-        redactor.response_filter = LazySealer(case.prepared.real_rows, prompts[0].schema)
+        schema = prompts[0].schema
+        redactor.seal_key = lambda: seal_key(case.prepared.real_rows(), schema)
     return prompts, redactor
-
-
-def _unsealed(case: LLMCase, path: Path, answers: list[tuple[Prompt, Completion]]) -> list[tuple[Prompt, Completion]]:
-    """Return ``answers`` with every sealed answer text opened (see :mod:`ehrbench.recording.sealing`)."""
-    if not any(SEAL_PREFIX in completion.text for _, completion in answers):
-        return answers
-    key = seal_key(case.prepared.real_rows(), answers[0][0].schema)
-    try:
-        return [(prompt, replace(completion, text=unseal_text(completion.text, key))) for prompt, completion in answers]
-    except SealError as error:
-        raise CassetteError(f"cassette {path}: {error}: {record_command(case.key)}") from error
 
 
 def _build_provider(case: LLMCase, mode: RecordMode):
@@ -207,7 +199,12 @@ def _replay_stored(case, prompts, provider, recorder, redactor, path, strict):
                     f"{case.key.slug} {batch}: {detail}\nRecord the case again with: {record_command(case.key)}"
                 ) from None
             except (openai.APIError, ProviderError) as error:
-                raise RecordingError(_failure(case, batch, path, error)) from error
+                # Nothing left the process: vcrpy played a stored response that the SDK or provider rejects.
+                raise CassetteError(
+                    f"cassette {path}: the stored answer of {case.key.slug} {batch} cannot be replayed "
+                    f"({type(error).__name__}: {error}); delete the cassette and record the case again with: "
+                    f"{record_command(case.key)}"
+                ) from error
             level = logging.INFO if strict else logging.DEBUG
             logger.log(level, "%s: %s completed (%s output tokens)", case.key.slug, batch, completion.output_tokens)
             answers[index] = completion
