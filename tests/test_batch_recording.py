@@ -14,6 +14,7 @@ import copy
 import dataclasses
 import functools
 import json
+import re
 import random
 from pathlib import Path
 
@@ -269,6 +270,24 @@ def test_invalid_state_file_rejected(prepared, subset, tmp_path: Path) -> None:
     cases = make_cases(prepared, subset, make_model("openai", "http://127.0.0.1:9/v1"))
 
     with pytest.raises(BatchStateError, match=r"openai-batch_9\.json is invalid \(KeyError"):
+        record_batches(cases, tmp_path, make_run())
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"version": true, "batch_id": "b"}', "version True is not 1"),
+        ('{"version": 1.0, "batch_id": "b"}', "version 1.0 is not 1"),
+        ("[" * 100_000 + "]" * 100_000, "cannot be read"),
+    ],
+)
+def test_state_file_types_checked(prepared, subset, tmp_path: Path, text: str, message: str) -> None:
+    folder = tmp_path / STATE_FOLDER
+    folder.mkdir()
+    (folder / "openai-b.json").write_text(text, encoding="utf-8")
+    cases = make_cases(prepared, subset, make_model("openai", "http://127.0.0.1:9/v1"))
+
+    with pytest.raises(BatchStateError, match=re.escape(message)):
         record_batches(cases, tmp_path, make_run())
 
 

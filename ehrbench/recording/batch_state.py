@@ -124,10 +124,11 @@ def _load(path: Path) -> BatchState:
     )
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise BatchStateError(f"batch state file {path} cannot be read ({error}); {advice}") from error
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise BatchStateError(f"batch state file {path} cannot be read ({type(error).__name__}: {error}); {advice}") from error
     try:
-        if document["version"] != STATE_VERSION:
+        # A bool equals 1 and 1.0 equals 1 in Python, so the type is checked as well.
+        if type(document["version"]) is not int or document["version"] != STATE_VERSION:
             raise ValueError(f"version {document['version']!r} is not {STATE_VERSION}")
         requests = {str(custom_id): _entry(entry) for custom_id, entry in document["requests"].items()}
         texts = [document[key] for key in ("batch_id", "protocol", "model", "base_url", "submitted_at")]
@@ -145,7 +146,7 @@ def _entry(document: dict) -> StateEntry:
     entry = StateEntry(**document)
     if not all(isinstance(value, str) for value in (entry.cassette, entry.case, entry.digest)):
         raise ValueError(f"cassette, case and digest must be text in {document}")
-    if not (isinstance(entry.index, int) and isinstance(entry.count, int) and 0 <= entry.index < entry.count):
+    if not (type(entry.index) is int and type(entry.count) is int and 0 <= entry.index < entry.count):
         raise ValueError(f"index and count must be whole numbers with 0 <= index < count in {document}")
     return entry
 
