@@ -1,4 +1,4 @@
-"""Recording and replay of LLM answers with vcrpy, with real values and secrets redacted."""
+"""Recording and replay of LLM answers with vcrpy: real values and secrets redacted, answers sealed."""
 
 from ehrbench.recording.cassettes import (
     RECORD_MODES,

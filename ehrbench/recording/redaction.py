@@ -14,7 +14,9 @@ Every request passes through :class:`RequestRedactor` before vcrpy stores it or 
 
 Responses keep only their content type. Only successful responses are stored: OpenAI chat
 completions, and Anthropic messages whose stop reason is an outcome of the model (a finished,
-refused or cut-off answer).
+refused or cut-off answer). Their bodies are sealed when the cassette is saved (see
+:mod:`ehrbench.recording.sealing` and ``SealingPersister``), with the key that ``seal_key``
+of the redactor returns.
 """
 
 from __future__ import annotations
