@@ -16,7 +16,7 @@ import openai
 from ehrbench.datasets import DATASET_NAMES, DatasetError, get_dataset, prepare
 from ehrbench.features import build_subsets, parse_feature_set_size
 from ehrbench.prompts import DEFAULT_STRATEGIES, STRATEGIES, get_strategy
-from ehrbench.providers import ModelConfigError, ProviderError, load_models, select_models
+from ehrbench.providers import ModelConfigError, ProviderError, load_models, resolve_api_key, select_models
 from ehrbench.recording import CassetteError, CassetteMismatch, RecordingError, RedactionError
 from ehrbench.recording.progress import ClearProgressFilter, RecordingProgress
 
@@ -53,26 +53,43 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+class _DefaultsFormatter(argparse.HelpFormatter):
+    """Help that names each option's default value, lists joined by commas, unless it has none."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if default in (None, False, argparse.SUPPRESS) or "default:" in text:
+            return text
+        shown = ",".join(str(item) for item in default) if isinstance(default, list) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ehrbench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="ehrbench", description="Record cassettes, list datasets, score tables and print reports.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    record = commands.add_parser("record", help="record the cassettes that are missing, with a live model")
+    record = commands.add_parser(
+        "record", help="record the cassettes that are missing, with a live model",
+        formatter_class=_DefaultsFormatter,
+    )
     record.add_argument("--dataset", choices=DATASET_NAMES, default="rhc", help="dataset to prompt with")
     record.add_argument("--eicu-dir", help="eICU-CRD folder (default: $EHRBENCH_EICU_DIR)")
     record.add_argument("--models", type=_split, help="comma-separated model names (default: all configured)")
     record.add_argument("--models-file", type=Path, default=DEFAULT_MODELS_FILE, help="model list (TOML)")
     record.add_argument(
         "--strategies", type=_split, default=list(DEFAULT_STRATEGIES),
-        help=f"comma-separated, from {list(STRATEGIES)} (default: {','.join(DEFAULT_STRATEGIES)})"
+        help=f"comma-separated, from {list(STRATEGIES)}"
     )
     record.add_argument("--feature-sets", type=_split, default=["5", "10", "20"], help="sizes such as 5,10,20,all")
     record.add_argument(
         "--rows", type=lambda value: [int(part) for part in _split(value)], default=[100],
-        help="comma-separated sample sizes in rows per case (default: 100)",
+        help="comma-separated sample sizes in rows per case (the benchmark grid uses 100,500)",
     )
-    record.add_argument("--replicates", type=int, default=1, help="replicates per case, numbered from 0")
+    record.add_argument(
+        "--replicates", type=int, default=1, help="replicates per case, numbered from 0 (the benchmark grid uses 3)"
+    )
     record.add_argument("--cassettes", type=Path, default=DEFAULT_CASSETTES, help="cassette folder")
     record.add_argument(
         "--cross-site", action="store_true",
@@ -129,6 +146,22 @@ def _stop_on_sigterm(signum, frame) -> None:
     raise SystemExit(128 + signum)
 
 
+def _rerun_options(args: argparse.Namespace) -> tuple[str, ...]:
+    """Return the options of this ``ehrbench record`` run that a rerun hint must repeat."""
+    options = []
+    if args.models_file != DEFAULT_MODELS_FILE:
+        options += ["--models-file", str(args.models_file)]
+    if args.cassettes != DEFAULT_CASSETTES:
+        options += ["--cassettes", str(args.cassettes)]
+    if args.eicu_dir:
+        options += ["--eicu-dir", args.eicu_dir]
+    if args.max_cost is not None:
+        options += ["--max-cost", repr(args.max_cost)]
+    if args.batch:
+        options.append("--batch")
+    return tuple(options)
+
+
 def run_record(args: argparse.Namespace) -> int:
     from ehrbench.recording import BudgetExhausted, CostBudget, RecordingRun, check_prices, count_missing
 
@@ -136,10 +169,13 @@ def run_record(args: argparse.Namespace) -> int:
         raise ValueError("--batch-poll-seconds applies only with --batch; add --batch or leave it out")
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     cases = _record_cases(args)
-    if args.max_cost is not None:
-        for model in {case.model.name: case.model for case in cases}.values():
+    models = {case.model.name: case.model for case in cases}.values()
+    for model in models:
+        # Before any request, so that a missing key does not stop the run after other models recorded.
+        resolve_api_key(model, replay=False)
+        if args.max_cost is not None:
             check_prices(model)
-    run = RecordingRun(CostBudget(args.max_cost), RecordingProgress(len(cases)))
+    run = RecordingRun(CostBudget(args.max_cost), RecordingProgress(len(cases)), rerun_options=_rerun_options(args))
     clear_progress = ClearProgressFilter(run.progress)
     for handler in logging.getLogger().handlers:
         handler.addFilter(clear_progress)
@@ -246,8 +282,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if mapping.absent:
         print(f"dataset columns missing from the table, not scored: {', '.join(mapping.absent)}")
     validity = generation.validity
-    print(f"{validity.valid} of {validity.requested} rows valid; rejected: "
-          f"{dict((reason, count) for reason, count in validity.rejections.items() if count) or 'none'}")
+    rejected = ", ".join(f"{count} {reason}" for reason, count in validity.rejections.items() if count)
+    print(f"{validity.valid} of {validity.requested} rows valid; rejected: {rejected or 'none'}")
 
     metrics = Evaluator(prepared).evaluate(generation)
     print("| criterion | value | threshold | passed | reason |")
@@ -297,7 +333,8 @@ def run_seal(args: argparse.Namespace) -> int:
         sealed += report.sealed
         changed += bool(report.sealed)
 
-    print(f"ehrbench seal: sealed {sealed} of {responses} response bodies in {changed} files")
+    files = "1 file" if changed == 1 else f"{changed} files"
+    print(f"ehrbench seal: sealed {sealed} of {responses} response bodies in {files}")
     for dataset, (reason, count) in unavailable.items():
         print(f"ehrbench seal: left {count} cassettes of dataset {dataset!r} unsealed, because the data is "
               f"needed for the key: {reason}", file=sys.stderr)
@@ -320,8 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose or args.command == "record" else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # vcrpy logs every stored response at INFO; the per-batch lines of ehrbench are enough.
-    logging.getLogger("vcr").setLevel(logging.WARNING)
+    # vcrpy logs every stored response at INFO, and the HTTP clients log a POST even when vcrpy
+    # answers it from the cassette; the per-request lines of ehrbench say what was sent.
+    for name in ("vcr", "httpx", "httpx2"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     handlers = {"record": run_record, "datasets": run_datasets, "evaluate": run_evaluate, "report": run_report,
                 "seal": run_seal}
     try:

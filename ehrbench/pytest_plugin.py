@@ -8,6 +8,7 @@ Test modules in ``benchmarks/`` request ``judge`` and call ``judge("criterion_na
 from __future__ import annotations
 
 import logging
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,6 +211,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         raise pytest.UsageError(state.grid_error)
 
 
+def _with_run_options(error: CassetteMissing, config: pytest.Config) -> str:
+    """Return the message of ``error``, whose record command ends it, with this run's folder options added."""
+    options = []
+    for option in ("cassettes", "models_file", "eicu_dir"):
+        value = config.getoption(option)
+        if value:
+            options += [f"--{option.replace('_', '-')}", shlex.quote(str(value))]
+    return " ".join([str(error), *options])
+
+
 @pytest.fixture
 def bench_outcome(request: pytest.FixtureRequest, bench_case: BenchCase):
     """Generate and score the case, or skip it when its cassette is missing."""
@@ -217,8 +228,9 @@ def bench_outcome(request: pytest.FixtureRequest, bench_case: BenchCase):
     try:
         return session.runner.outcome(bench_case)
     except CassetteMissing as error:
-        session.missing_cassettes.setdefault(bench_case.id, str(error))
-        pytest.skip(str(error))
+        hint = _with_run_options(error, request.config)
+        session.missing_cassettes.setdefault(bench_case.id, hint)
+        pytest.skip(hint)
     except (CassetteMismatch, CassetteError, RecordingError, ProviderError) as error:
         pytest.fail(str(error), pytrace=False)
 
@@ -235,8 +247,9 @@ def judge(request: pytest.FixtureRequest, bench_case: BenchCase, bench_outcome):
         except KeyError as error:
             pytest.fail(str(error.args[0]), pytrace=False)
         except CassetteMissing as error:  # a criterion that generates more rows, such as cross-site
-            session.missing_cassettes.setdefault(f"{bench_case.id} {criterion}", str(error))
-            pytest.skip(str(error))
+            hint = _with_run_options(error, request.config)
+            session.missing_cassettes.setdefault(f"{bench_case.id} {criterion}", hint)
+            pytest.skip(hint)
         except (CassetteMismatch, CassetteError, RecordingError, ProviderError) as error:
             pytest.fail(str(error), pytrace=False)
         if verdict is None:

@@ -397,7 +397,7 @@ def test_evaluate_command_counts_text_rows(fast_cli, k10_rows: pd.DataFrame, tmp
     main(["evaluate", "--dataset", "rhc", "--synthetic", str(path)])
 
     output = capsys.readouterr().out
-    assert "'wrong type': 3" in output
+    assert "3 wrong type" in output
     assert "| validity_rate | 1.0000 |" not in output
 
 

@@ -174,3 +174,28 @@ def test_record_closed_port_error_is_clear(record_closed_port):
 
     assert "Traceback" not in completed.stderr
     assert f"127.0.0.1:{port}" in completed.stderr
+
+
+def test_record_rerun_hint_repeats_options(record_closed_port):
+    completed, cassettes, _ = record_closed_port
+
+    assert "No request of this case was stored yet" in completed.stderr
+    assert f"--models-file {cassettes.parent / 'models.toml'}" in completed.stderr
+    assert f"--cassettes {cassettes}" in completed.stderr
+
+
+def test_record_checks_every_key_first(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("EHRBENCH_TEST_MISSING_KEY", raising=False)
+    models = write_models(tmp_path, closed_port())
+    with models.open("a", encoding="utf-8") as file:
+        file.write(
+            '\n[models.remote]\nprovider = "anthropic"\nmodel = "claude-x"\nbase_url = "https://example.invalid"\n'
+            'api_key_env = "EHRBENCH_TEST_MISSING_KEY"\nstructured_output = "tool_schema"\n'
+        )
+
+    status = main(["record", "--models-file", str(models), "--cassettes", str(tmp_path / "c"), "--strategies", "naive",
+                   "--feature-sets", "5", "--rows", "10"])
+
+    assert status == 2
+    assert "no API key; set the environment variable EHRBENCH_TEST_MISSING_KEY" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()

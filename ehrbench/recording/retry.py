@@ -49,7 +49,8 @@ class AttemptsExhausted(RuntimeError):
 
     def __init__(self, attempts: int, reason: str, last_error: BaseException) -> None:
         quoted = f"{type(last_error).__name__}: {last_error}"[:_QUOTED_CHARACTERS]
-        super().__init__(f"gave up after {attempts} attempts; the last failed with {reason} ({quoted})")
+        counted = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+        super().__init__(f"gave up after {counted}; the last failed with {reason} ({quoted})")
         self.attempts = attempts
         self.reason = reason
 

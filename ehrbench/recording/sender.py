@@ -40,12 +40,15 @@ class RecordingRun:
     """State shared by the cases of one recording run: the cost cap, the progress line and the clock.
 
     ``sleep`` waits between retries and ``rng`` draws their jitter; tests replace both.
+    ``rerun_options`` are the command-line options that a rerun hint must repeat, such as
+    ``("--models-file", "my-models.toml")``.
     """
 
     budget: CostBudget = field(default_factory=CostBudget)
     progress: RecordingProgress | None = None
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
+    rerun_options: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

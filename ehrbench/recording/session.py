@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,13 +63,15 @@ class LLMCase:
         )
 
 
-def record_command(key: CaseKey) -> str:
-    """Return the shell command that records the cassette of ``key``."""
+def record_command(key: CaseKey, options: Sequence[str] = ()) -> str:
+    """Return the shell command that records the cassette of ``key``, with the extra ``options``."""
     command = (
         f"ehrbench record --dataset {key.dataset} --models {key.model} --strategies {key.strategy} "
         f"--feature-sets {key.feature_set} --rows {key.rows} --replicates {key.replicate + 1}"
     )
-    return command + " --cross-site" if key.site else command
+    if key.site:
+        command += " --cross-site"
+    return " ".join([command, *(shlex.quote(option) for option in options)])
 
 
 def build_prompts(case: LLMCase) -> list[Prompt]:
@@ -225,14 +229,15 @@ def _record_missing(case, prompts, provider, redactor, path, run) -> list[tuple[
         answers.update(send_missing(provider, case.model, batches, build_vcr("record", redactor), path, run))
     except BatchFailed as failed:
         batch = f"batch {failed.batch.index + 1}/{len(prompts)}"
-        raise RecordingError(_failure(case, batch, path, failed.__cause__)) from failed.__cause__
+        raise RecordingError(_failure(case, batch, path, failed.__cause__, run.rerun_options)) from failed.__cause__
     return [(prompt, answers[index]) for index, prompt in enumerate(prompts)]
 
 
-def _failure(case: LLMCase, batch: str, path: Path, error: BaseException) -> str:
+def _failure(case: LLMCase, batch: str, path: Path, error: BaseException, options: Sequence[str] = ()) -> str:
     detail = str(error) if isinstance(error, AttemptsExhausted) else f"{type(error).__name__}: {error}"
+    kept = f"Completed requests stay in {path}" if path.exists() else "No request of this case was stored yet"
     return (
         f"model {case.model.name!r} ({case.model.base_url or 'default endpoint'}) failed on "
-        f"{case.key.slug} {batch}: {detail}. Completed batches stay in {path}; "
-        f"rerun to record the rest: {record_command(case.key)}"
+        f"{case.key.slug} {batch}: {detail}. {kept}; "
+        f"rerun to record the rest: {record_command(case.key, options)}"
     )

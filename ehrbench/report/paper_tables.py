@@ -33,7 +33,12 @@ KL_CRITERION = "kl_divergence"
 GROUP_KL_CRITERION = "group_kl_worst"
 
 #: Known cause, by criterion, of a dataset without entries of a criterion that the thresholds list.
-_UNSCORED_CAUSES = {CROSS_SITE_CRITERION: "the dataset has no site column"}
+_UNSCORED_CAUSES = {
+    CROSS_SITE_CRITERION: (
+        "no case of this dataset scored it; it needs a dataset with a site column (eICU has one, RHC has "
+        "none) and the cases recorded with --cross-site"
+    )
+}
 
 LEGEND = (
     "Cells are the mean over replicates (± sd when two or more have a value); "
