@@ -112,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     datasets = commands.add_parser("datasets", help="list the datasets with their size, label rate and access class")
     datasets.add_argument("--eicu-dir", help="eICU-CRD folder (default: $EHRBENCH_EICU_DIR)")
+    datasets.add_argument(
+        "--columns", action="store_true",
+        help="also list each column with its kind, unit and categories (the names 'ehrbench evaluate' expects)",
+    )
 
     evaluate = commands.add_parser("evaluate", help="score a synthetic CSV made anywhere with the benchmark criteria")
     evaluate.add_argument("--dataset", choices=DATASET_NAMES, required=True, help="dataset the table imitates")
@@ -267,7 +271,23 @@ def run_datasets(args: argparse.Namespace) -> int:
             f"(training rate {rate:.3f}), access {dataset.access}, "
             f"site columns {', '.join(dataset.site_columns) or 'none (the data names no hospital)'}"
         )
+        if args.columns:
+            for column in prepared.schema.columns:
+                print("  " + _describe_column(column, column.name == dataset.label))
     return 0
+
+
+def _describe_column(column, is_label: bool) -> str:
+    """Return one line naming a column, its kind and unit, and its categories (no observed value)."""
+    kind = "integer" if column.kind == "numeric" and column.integer else column.kind
+    kind += f", {column.unit}" if column.unit else ""
+    kind += ", the label" if is_label else ""
+    line = f"{column.name} ({kind})"
+    if column.description:
+        line += f": {column.description}"
+    if column.categories:
+        line += "; one of: " + ", ".join(f'"{category}"' for category in column.categories)
+    return line
 
 
 def run_evaluate(args: argparse.Namespace) -> int:

@@ -199,3 +199,11 @@ def test_record_checks_every_key_first(tmp_path, capsys, monkeypatch):
     assert status == 2
     assert "no API key; set the environment variable EHRBENCH_TEST_MISSING_KEY" in capsys.readouterr().err
     assert not (tmp_path / "c").exists()
+
+
+def test_datasets_lists_columns(capsys):
+    assert main(["datasets", "--columns"]) == 0
+    output = capsys.readouterr().out
+
+    assert "  death (binary, the label)" in output
+    assert '  race (categorical): race; one of: "black", "other", "white"' in output
