@@ -91,3 +91,14 @@ def test_evaluate_command_fails_on_missed_threshold(rhc: PreparedDataset, tmp_pa
     table.to_csv(path, index=False)
 
     assert main(["evaluate", "--dataset", "rhc", "--synthetic", str(path)]) == 1
+
+
+def test_evaluate_names_missing_group_columns(rhc: PreparedDataset, tmp_path: Path, capsys) -> None:
+    path = tmp_path / "no_race.csv"
+    rhc.reference.drop(columns=["race"]).to_csv(path, index=False)
+
+    main(["evaluate", "--dataset", "rhc", "--synthetic", str(path)])
+
+    output = capsys.readouterr().out
+    assert "add the columns race and sex to the table to score it" in output
+    assert "strategy" not in output.split("group_kl_worst", 1)[1].splitlines()[0]

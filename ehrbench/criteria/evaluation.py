@@ -186,12 +186,15 @@ class Evaluator:
 
         groups = _synthetic_groups(generation, columns)
         if groups is None:
-            kl = not_applicable(
-                "group_kl_worst",
-                f"the synthetic rows do not state {' and '.join(columns)}: the {generation.strategy} strategy "
-                "at this feature set does not generate them (the group strategy, the reference generators "
-                "and feature sets that include them do)",
-            )
+            stated = " and ".join(columns)
+            if generation.strategy == "external":
+                cause = f"add the columns {stated} to the table to score it"
+            else:
+                cause = (
+                    f"the {generation.strategy} strategy at this feature set does not generate them (the group "
+                    "strategy, the reference generators and feature sets that include them do)"
+                )
+            kl = not_applicable("group_kl_worst", f"the synthetic rows do not state {stated}: {cause}")
         else:
             kl = group_kl_divergence(real, generation.synthetic, groups, schema, columns)
         return {"group_kl_worst": kl, "group_auroc_gap": auroc_gap}
