@@ -10,9 +10,9 @@ dataset, in each form a prompt or an answer carries rows: parsed records of any 
 parser reads, JSON objects, JSON arrays, CSV lines and ``column=value`` lines. eICU cassettes
 need the eICU demo (``EHRBENCH_EICU_DIR``), which CI sets.
 
-Statistics-only prompts show no row, and no share of a value held by fewer than
-``MIN_CELL_SIZE`` training records; the last tests check both on the sent text of every feature
-set of both datasets.
+Statistics-only prompts show no row, and no share of a value that fewer than ``MIN_CELL_SIZE``
+training records have. The last tests check both on the sent text of every feature set of both
+datasets.
 """
 
 from __future__ import annotations
@@ -245,11 +245,21 @@ def test_open_rejects_bad_token(rhc, rhc_schema, change: str, message: str) -> N
     if change == "other-key":
         key = bytes(32)
     if change == "flipped":
-        token = token[:-3] + ("A" if token[-3] != "A" else "B") + token[-2:]
+        token = token[:-10] + ("a" if token[-10] != "a" else "b") + token[-9:]
     if change == "short":
         token = token[: len(SEAL_PREFIX) + len("0123abcd:") + 8]
     with pytest.raises(SealError, match=message):
         open_body(token, key, context)
+
+
+def test_token_alphabet_cannot_form_key_prefix(rhc, rhc_schema) -> None:
+    # Lower-case base32 has no capital, "-" or "_", so "sk-", "AKIA" or "ghp_" cannot appear.
+    key = seal_key(rhc.real_rows(), rhc_schema)
+    tokens = [seal_body(bytes([value]) * size, key, "sha256:aa") for value in range(0, 256, 17) for size in (1, 200)]
+    for token in tokens:
+        ciphertext = token.split(":", 3)[3]
+        assert set(ciphertext) <= set("abcdefghijklmnopqrstuvwxyz234567"), token
+        assert find_secrets(token) == []
 
 
 def test_seal_key_ignores_row_and_column_order(rhc, rhc_schema) -> None:

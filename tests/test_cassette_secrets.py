@@ -16,7 +16,7 @@ flags:
 
 The one exception is the value format of the digest header: a single ``sha256:`` followed by 64
 lower-case hex digits, as the first item under the ``x-ehrbench-body-digest`` key. Sealed
-bodies (``ehrbench-sealed:v2:...``) are exempt from the high-entropy rule only; the tests of
+bodies (``ehrbench-sealed:v3:...``) are exempt from the high-entropy rule only; the tests of
 tests/test_cassette_rows.py open each of them with the key of the real rows and scan the body.
 """
 
@@ -43,8 +43,8 @@ import pytest
 import yaml
 from vcr.serializers import yamlserializer
 
-from ehrbench.datasets import RHC, PreparedDataset, prepare
-from ehrbench.features import FeatureSubset, build_subsets
+from ehrbench.datasets import PreparedDataset
+from ehrbench.features import FeatureSubset
 from ehrbench.prompts import get_strategy
 from ehrbench.providers import ModelConfig, OpenAICompatibleProvider
 from ehrbench.recording.sealing import SEALED_TOKEN
@@ -178,8 +178,8 @@ def find_secrets(text: str) -> list[tuple[int, str, str]]:
             found.append((start, kind, text[start:end]))
             claimed.append(match.span())
 
-    # A sealed answer is ciphertext, so its entropy says nothing; the named patterns above still
-    # apply to it, and tests/test_cassette_rows.py opens each one and scans the answer inside.
+    # A sealed body is ciphertext, so its entropy says nothing. The named patterns above still apply
+    # to it, and tests/test_cassette_rows.py opens each one and scans the body inside.
     claimed += [match.span() for match in SEALED_TOKEN.finditer(text)]
     for span, kind in _high_entropy_runs(text):
         if not _overlaps(span, claimed):
@@ -545,16 +545,6 @@ def stub_config(provider: str, base_url: str) -> ModelConfig:
         api_key_env=KEY_VARIABLE,
         rows_per_request=5,
     )
-
-
-@pytest.fixture(scope="module")
-def prepared() -> PreparedDataset:
-    return prepare(RHC())
-
-
-@pytest.fixture(scope="module")
-def subset(prepared: PreparedDataset) -> FeatureSubset:
-    return build_subsets(prepared, (5,))[0]
 
 
 @pytest.fixture(scope="module", params=["openai", "anthropic"])
