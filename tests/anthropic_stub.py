@@ -24,7 +24,9 @@ import logging
 import threading
 from dataclasses import dataclass
 from enum import Enum
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback_server import LoopbackServer
 
 logger = logging.getLogger(__name__)
 
@@ -122,12 +124,14 @@ def error_body(error_type: str, message: str) -> dict:
     return {"type": "error", "error": {"type": error_type, "message": message}}
 
 
-class AnthropicStub:
+class AnthropicStub(LoopbackServer):
     """Serve Messages API answers on 127.0.0.1 at a free port, in a background thread.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`. ``received`` lists every
     request in arrival order, including the ones that got a fault or an error.
     """
+
+    name = "anthropic-stub"
 
     def __init__(
         self,
@@ -143,42 +147,18 @@ class AnthropicStub:
         self.received: list[ReceivedRequest] = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_class(self)
 
     @property
     def base_url(self) -> str:
         """Return the base URL that an ``anthropic.Anthropic`` client is configured with (no ``/v1``)."""
-        if self._server is None:
-            raise RuntimeError("the stub server is not running; call start() first")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return self.address
 
-    def start(self) -> AnthropicStub:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
-        # Keep-alive connections of the SDK would otherwise hold server_close() until they time out.
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="anthropic-stub", daemon=True
-        )
-        self._thread.start()
-        logger.info("Anthropic stub listening at %s", self.base_url)
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
+    def before_stop(self) -> None:
         self.stopping.set()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-        logger.info("Anthropic stub stopped after %d requests", len(self.received))
-
-    def __enter__(self) -> AnthropicStub:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     def next_fault(self) -> Fault | None:
         """Return the first queued fault, or None when the next request gets a normal answer."""

@@ -26,7 +26,9 @@ import threading
 from dataclasses import dataclass
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback_server import LoopbackServer
 
 from anthropic_stub import message_body
 from openai_stub import completion_body
@@ -69,7 +71,7 @@ class StubBatch:
     input_file_id: str = ""
 
 
-class _BatchStub:
+class _BatchStub(LoopbackServer):
     """The server thread, request log, counters and fault plan that both stubs share."""
 
     name = "batch-stub"
@@ -97,38 +99,10 @@ class _BatchStub:
         self.deleted: list[str] = []
         self.batched_requests = 0
         self.lock = threading.Lock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
 
-    @property
-    def address(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the stub server is not running; call start() first")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self):
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name=self.name, daemon=True
-        )
-        self._thread.start()
-        logger.info("%s listening at %s", self.name, self.address)
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_class(self)
 
     def add_batch(self, batch_id: str, requests: list[tuple[str, dict]], input_file_id: str = "") -> StubBatch:
         """Store a new batch and number its requests after those of the earlier batches."""

@@ -27,7 +27,9 @@ import logging
 import threading
 from collections.abc import Collection
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from loopback_server import LoopbackServer
 
 logger = logging.getLogger(__name__)
 
@@ -104,12 +106,14 @@ def completion_body(request_body: dict, kind: str | None = None) -> dict:
     }
 
 
-class OpenAIStub:
+class OpenAIStub(LoopbackServer):
     """Serve chat completions on 127.0.0.1 at a free port, in a background thread.
 
     Use it as a context manager, or call :meth:`start` and :meth:`stop`. ``received`` lists every
     request in arrival order, including the ones that got a failure status.
     """
+
+    name = "openai-stub"
 
     #: Headers of a queued failure unless ``failure_headers`` is given. ``retry-after-ms`` makes
     #: a client that honours it retry after 1 ms instead of its backoff of seconds.
@@ -134,42 +138,18 @@ class OpenAIStub:
         self._released = threading.Event()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        super().__init__()
+
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _handler_class(self)
 
     @property
     def base_url(self) -> str:
         """Return the ``/v1`` base URL that an OpenAI client is configured with."""
-        if self._server is None:
-            raise RuntimeError("the stub server is not running; call start() first")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return self.address + "/v1"
 
-    def start(self) -> OpenAIStub:
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_class(self))
-        # Keep-alive connections of the SDK would otherwise hold server_close() until they time out.
-        self._server.daemon_threads = True
-        self._server.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="openai-stub", daemon=True
-        )
-        self._thread.start()
-        logger.info("OpenAI stub listening at %s", self.base_url)
-        return self
-
-    def stop(self) -> None:
-        if self._server is None:
-            return
+    def before_stop(self) -> None:
         self.release()
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
-        logger.info("OpenAI stub stopped after %d requests", len(self.received))
-
-    def __enter__(self) -> OpenAIStub:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.stop()
 
     def next_status(self) -> int:
         """Return the status of the next response: the first queued failure, else 200."""

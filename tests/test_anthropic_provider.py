@@ -15,13 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
+from sample_prompts import small_prompt
 import yaml
 
-from ehrbench.datasets import RHC, PreparedDataset, prepare
-from ehrbench.features import FeatureSubset, build_subsets
+from ehrbench.datasets import PreparedDataset
+from ehrbench.features import FeatureSubset
 from ehrbench.parsing.answers import parse_answer
 from ehrbench.parsing.validity import validate_answers_with_copies
-from ehrbench.prompts import Prompt, get_strategy
+from ehrbench.prompts import get_strategy
 from ehrbench.prompts.response_schema import answer_schema
 from ehrbench.providers import (
     AnthropicProvider,
@@ -37,12 +38,10 @@ from ehrbench.recording import (
     DIGEST_HEADER,
     CassetteMismatch,
     LLMCase,
-    RecordingError,
     RedactionError,
     collect_completions,
 )
 from ehrbench.recording.redaction import RequestRedactor, redact_response
-from ehrbench.schema import Column, TableSchema
 from cassette_files import opened_bodies
 from anthropic_stub import (
     RETRY_AFTER_SECONDS,
@@ -58,27 +57,6 @@ KEY_VARIABLE = "EHRBENCH_TEST_ANTHROPIC_KEY"
 SECRET_KEY = "sk-ant-recording-test-secret-4c1d"
 
 ROWS = ({"age": 63.5, "race": "white", "death": 1}, {"age": 41.0, "race": "black", "death": 0})
-
-
-def small_prompt(output_format: str = "json") -> Prompt:
-    schema = TableSchema(
-        (
-            Column("age", "numeric", minimum=18.0, maximum=101.8, missing_rate=0.0),
-            Column("race", "categorical", categories=("black", "other", "white")),
-            Column("death", "binary"),
-        ),
-        "death",
-    )
-    return Prompt(
-        strategy="naive",
-        system="system text",
-        user="user text with real value 63.5",
-        redacted_user="user text with real value [REDACTED]",
-        schema=schema,
-        rows_requested=4,
-        seed=1234,
-        output_format=output_format,
-    )
 
 
 def anthropic_config(base_url: str = "http://127.0.0.1:9", **settings) -> ModelConfig:
@@ -462,16 +440,6 @@ def test_response_error_dropped() -> None:
 
 
 # Record, then replay through vcrpy.
-
-
-@pytest.fixture(scope="module")
-def prepared() -> PreparedDataset:
-    return prepare(RHC())
-
-
-@pytest.fixture(scope="module")
-def subset(prepared: PreparedDataset) -> FeatureSubset:
-    return build_subsets(prepared, (5,))[0]
 
 
 @pytest.fixture

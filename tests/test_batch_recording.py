@@ -2,8 +2,8 @@
 
 Every stub listens on 127.0.0.1 only, and every cassette goes to the test's own temporary
 folder. Most tests record the RHC case naive/k5 with 20 rows, which is four requests of 5 rows;
-the tests that need two cases add schema/k5. Every recording run builds the answer sealer of
-each case that gets answers (about 1.7 s each), so the tests use as few cases as they can.
+the tests that need two cases add schema/k5. Each case costs a recording run and a replay, so
+the tests use as few cases as they can.
 Waits between polls and retries go to an injected sleep function, which stores them instead of
 sleeping.
 """
@@ -23,8 +23,6 @@ import pytest
 import yaml
 
 from ehrbench.cli import main
-from ehrbench.datasets import RHC, PreparedDataset, prepare
-from ehrbench.features import FeatureSubset, build_subsets
 from ehrbench.prompts import get_strategy
 from ehrbench.providers import ModelConfig, ModelConfigError, ProviderError, load_models, make_provider
 from ehrbench.providers import openai_compatible
@@ -61,16 +59,6 @@ PROTOCOLS = ("openai", "anthropic")
 
 STATE_KEYS = {"version", "batch_id", "protocol", "model", "base_url", "submitted_at", "requests"}
 ENTRY_KEYS = {"cassette", "case", "index", "count", "digest"}
-
-
-@pytest.fixture(scope="module")
-def prepared() -> PreparedDataset:
-    return prepare(RHC())
-
-
-@pytest.fixture(scope="module")
-def subset(prepared: PreparedDataset) -> FeatureSubset:
-    return build_subsets(prepared, (5,))[0]
 
 
 @pytest.fixture(autouse=True)

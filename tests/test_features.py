@@ -42,11 +42,6 @@ def uncached(prepared: PreparedDataset, **parts: pd.DataFrame) -> PreparedDatase
 
 
 @pytest.fixture(scope="module")
-def prepared() -> PreparedDataset:
-    return prepare(RHC())
-
-
-@pytest.fixture(scope="module")
 def ranking(prepared: PreparedDataset) -> list[str]:
     return rank_features(prepared)
 

@@ -14,29 +14,17 @@ from pathlib import Path
 import openai
 import pytest
 
-from ehrbench.datasets import RHC, PreparedDataset, prepare
+from ehrbench.datasets import PreparedDataset
 from ehrbench.features import build_subsets
 from ehrbench.parsing import training_row_keys, validate_answers_with_copies
-from ehrbench.prompts import Prompt, get_strategy
+from ehrbench.prompts import get_strategy
 from ehrbench.providers import InvalidResponseBody, ModelConfig, OpenAICompatibleProvider
 from ehrbench.recording import LLMCase, collect_completions
-from ehrbench.schema import Column, TableSchema
 from cassette_files import opened_bodies
+from sample_prompts import small_prompt
 from openai_stub import REFUSAL, REFUSAL_TEXT, SCHEMA_ROWS, TRUNCATED, OpenAIStub
 
 SECRET_KEY = "sk-openai-provider-test-secret-5e2a"
-
-
-def small_prompt(missing: bool = True) -> Prompt:
-    schema = TableSchema(
-        (
-            Column("age", "numeric", minimum=0.0, maximum=101.8, missing_rate=0.1 if missing else 0.0),
-            Column("race", "categorical", categories=("black", "other", "white")),
-            Column("death", "binary"),
-        ),
-        "death",
-    )
-    return Prompt("naive", "system text", "user text 63.5", "user text [REDACTED]", schema, 4, 1234, "json")
 
 
 def provider_on(stub: OpenAIStub, max_retries: int = 0, **settings) -> OpenAICompatibleProvider:
@@ -50,7 +38,7 @@ def sent(stub: OpenAIStub, index: int = 0) -> dict:
 
 
 def test_strict_schema_sent_and_followed() -> None:
-    prompt = small_prompt()
+    prompt = small_prompt(age_minimum=0.0, age_missing_rate=0.1)
     with OpenAIStub(answers={1: SCHEMA_ROWS}) as stub:
         completion = provider_on(stub).complete(prompt)
         request = sent(stub)
@@ -70,7 +58,7 @@ def test_strict_schema_sent_and_followed() -> None:
 
 
 def test_refusal_counted() -> None:
-    prompt = small_prompt()
+    prompt = small_prompt(age_minimum=0.0, age_missing_rate=0.1)
     with OpenAIStub(answers={1: REFUSAL}) as stub:
         completion = provider_on(stub).complete(prompt)
 
@@ -85,14 +73,14 @@ def test_refusal_counted() -> None:
 def test_truncated_body_raises() -> None:
     with OpenAIStub(answers={1: TRUNCATED}) as stub:
         with pytest.raises(InvalidResponseBody, match="returned a body that is not valid JSON"):
-            provider_on(stub).complete(small_prompt())
+            provider_on(stub).complete(small_prompt(age_minimum=0.0, age_missing_rate=0.1))
     assert len(stub.received) == 1
 
 
 def test_rate_limit_retried_after_header() -> None:
     with OpenAIStub(failures=(429,), failure_headers={"Retry-After": "1"}) as stub:
         started = time.monotonic()
-        completion = provider_on(stub, max_retries=1).complete(small_prompt())
+        completion = provider_on(stub, max_retries=1).complete(small_prompt(age_minimum=0.0, age_missing_rate=0.1))
         elapsed = time.monotonic() - started
 
     assert completion.finish_reason == "stop"
@@ -103,7 +91,7 @@ def test_rate_limit_retried_after_header() -> None:
 def test_server_error_raises_without_retries() -> None:
     with OpenAIStub(failures=(500,)) as stub:
         with pytest.raises(openai.InternalServerError):
-            provider_on(stub).complete(small_prompt())
+            provider_on(stub).complete(small_prompt(age_minimum=0.0, age_missing_rate=0.1))
     assert len(stub.received) == 1
 
 
@@ -111,17 +99,12 @@ def test_timeout_raises() -> None:
     with OpenAIStub(stall={1}) as stub:
         started = time.monotonic()
         with pytest.raises(openai.APITimeoutError):
-            provider_on(stub, timeout_seconds=0.3).complete(small_prompt())
+            provider_on(stub, timeout_seconds=0.3).complete(small_prompt(age_minimum=0.0, age_missing_rate=0.1))
         elapsed = time.monotonic() - started
     assert elapsed < 3.0
 
 
 # Through recording: a refusal and a truncated body on the RHC case naive/k5, 10 rows in 2 requests.
-
-
-@pytest.fixture(scope="module")
-def prepared() -> PreparedDataset:
-    return prepare(RHC())
 
 
 def make_case(prepared: PreparedDataset, base_url: str) -> LLMCase:

@@ -20,7 +20,7 @@ import sys
 import pandas as pd
 import pytest
 
-from ehrbench.datasets import RHC, PreparedDataset, prepare
+from ehrbench.datasets import PreparedDataset
 from ehrbench.features import FeatureSubset, build_subsets
 from ehrbench.features.dependencies import dependency_order
 from ehrbench.prompts import REDACTED, STRATEGIES, Prompt, PromptContext, PromptStrategy, get_strategy
@@ -47,11 +47,6 @@ RHC_GROUPS = {
 
 #: Keys that would carry observed values into a JSON schema.
 VALUE_KEYS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "const", "default", "examples"}
-
-
-@pytest.fixture(scope="module")
-def prepared() -> PreparedDataset:
-    return prepare(RHC())
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sample_prompts import small_prompt
 
-from ehrbench.prompts import Prompt
 from ehrbench.prompts.response_schema import answer_schema
 from ehrbench.providers import (
     ModelConfig,
@@ -20,7 +20,6 @@ from ehrbench.providers import (
     select_models,
 )
 from ehrbench.providers.openai_compatible import LOCAL_API_KEY, REPLAY_API_KEY
-from ehrbench.schema import Column, TableSchema
 
 KEY_VARIABLE = "EHRBENCH_TEST_PROVIDER_KEY"
 
@@ -43,27 +42,6 @@ def write_list(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "models.toml"
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def small_prompt(output_format: str = "json") -> Prompt:
-    schema = TableSchema(
-        (
-            Column("age", "numeric", minimum=18.0, maximum=101.8, missing_rate=0.0),
-            Column("race", "categorical", categories=("black", "other", "white")),
-            Column("death", "binary"),
-        ),
-        "death",
-    )
-    return Prompt(
-        strategy="naive",
-        system="system text",
-        user="user text with real value 63.5",
-        redacted_user="user text with real value [REDACTED]",
-        schema=schema,
-        rows_requested=4,
-        seed=1234,
-        output_format=output_format,
-    )
 
 
 # load_models and select_models.

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from ehrbench.datasets import RHC, PreparedDataset, prepare
-from ehrbench.features import FeatureSubset, build_subsets
+from ehrbench.features import FeatureSubset
 from ehrbench.prompts import get_strategy
 from ehrbench.providers import ModelConfig, OpenAICompatibleProvider, ProviderError
 from ehrbench.recording import (
@@ -35,16 +35,6 @@ from openai_stub import SECRET_RESPONSE_HEADERS, OpenAIStub, completion_text
 
 KEY_VARIABLE = "EHRBENCH_TEST_RECORDING_KEY"
 SECRET_KEY = "sk-recording-test-secret-7f3a"
-
-
-@pytest.fixture(scope="module")
-def prepared() -> PreparedDataset:
-    return prepare(RHC())
-
-
-@pytest.fixture(scope="module")
-def subset(prepared: PreparedDataset) -> FeatureSubset:
-    return build_subsets(prepared, (5,))[0]
 
 
 @pytest.fixture

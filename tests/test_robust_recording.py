@@ -27,8 +27,8 @@ import pytest
 import yaml
 
 from ehrbench.cli import main
-from ehrbench.datasets import RHC, PreparedDataset, prepare
-from ehrbench.features import FeatureSubset, build_subsets
+from ehrbench.datasets import PreparedDataset
+from ehrbench.features import FeatureSubset
 from ehrbench.prompts import get_strategy
 from ehrbench.providers import ModelConfig, ModelConfigError
 from ehrbench.recording import (
@@ -79,16 +79,6 @@ timeout_seconds = 30
 retry_base_seconds = 0
 {extra}
 """
-
-
-@pytest.fixture(scope="module")
-def prepared() -> PreparedDataset:
-    return prepare(RHC())
-
-
-@pytest.fixture(scope="module")
-def subset(prepared: PreparedDataset) -> FeatureSubset:
-    return build_subsets(prepared, (5,))[0]
 
 
 class RecordingSleep:

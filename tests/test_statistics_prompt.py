@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 import openai_stub
 from ehrbench.cli import build_parser
 from ehrbench.criteria.evaluation import Evaluator
-from ehrbench.datasets import RHC, Dataset, PreparedDataset, prepare
+from ehrbench.datasets import Dataset, PreparedDataset
 from ehrbench.features import FeatureSubset, build_subsets
 from ehrbench.generators.base import GenerationResult
 from ehrbench.generators.llm import generate_llm
@@ -52,11 +52,6 @@ KEY_VARIABLE = "EHRBENCH_TEST_STATISTICS_KEY"
 
 #: A number as the message writes it: an optional minus sign, digits, an optional fraction.
 NUMBER = r"-?\d+(?:\.\d+)?"
-
-
-@pytest.fixture(scope="module")
-def prepared() -> PreparedDataset:
-    return prepare(RHC())
 
 
 @pytest.fixture(scope="module")

@@ -154,11 +154,7 @@ class AnthropicProvider:
         except anthropic.AnthropicError as error:
             raise ProviderError(self._describe_error(error)) from error
         except ValueError as error:
-            raise InvalidResponseBody(
-                f"model {self.config.name!r} ({self.client.base_url}) returned a body that is not valid JSON "
-                f"({error}); rerun to send the request again, or, in replay, delete the damaged cassette and "
-                "record it again"
-            ) from error
+            raise InvalidResponseBody.from_error(self.config.name, self.client.base_url, error) from error
 
     def _describe_error(self, error: anthropic.AnthropicError) -> str:
         name = self.config.name

@@ -1,4 +1,4 @@
-"""What the batch clients of every protocol share: requests, results, status and size limits.
+"""The parts that the batch clients of both protocols share: requests, results, status and size limits.
 
 A batch API takes many requests at once, processes them within a completion window (24 hours
 at OpenAI and Anthropic) and bills them at a discount. Each request carries a ``custom_id``,

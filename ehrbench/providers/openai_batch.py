@@ -6,7 +6,7 @@ A batch is a JSONL file uploaded with purpose ``batch``, one line per request::
 
 ``body`` contains the keyword arguments of ``chat.completions.create``. The file is built in
 memory and never written to disk, because the prompts contain real rows. When the batch has
-ended, its output file holds one line per succeeded request
+ended, its output file contains one line per succeeded request
 (``{"custom_id": ..., "response": {"status_code": 200, "body": <chat completion>}, "error": null}``)
 and its error file one line per failed or expired request (``"error": {"code": "batch_expired", ...}``).
 The limits of one batch (50,000 requests, 200 MB of input file) are those that the docstring

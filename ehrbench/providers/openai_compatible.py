@@ -37,6 +37,14 @@ class InvalidResponseBody(ProviderError):
     Recording retries it (:mod:`ehrbench.recording.retry`), because sending again usually helps.
     """
 
+    @classmethod
+    def from_error(cls, model: str, base_url: object, error: ValueError) -> InvalidResponseBody:
+        """Return the error for ``model`` at ``base_url`` whose body failed to decode with ``error``."""
+        return cls(
+            f"model {model!r} ({base_url}) returned a body that is not valid JSON ({error}); rerun to send the "
+            "request again, or, in replay, delete the damaged cassette and record it again"
+        )
+
 
 @dataclass(frozen=True)
 class Completion:
@@ -144,11 +152,7 @@ class OpenAICompatibleProvider:
             response = self.client.chat.completions.create(**self.request_arguments(prompt))
         except ValueError as error:
             # The SDK decodes the body with json.loads and lets JSONDecodeError through.
-            raise InvalidResponseBody(
-                f"model {self.config.name!r} ({self.client.base_url}) returned a body that is not valid JSON "
-                f"({error}); rerun to send the request again, or, in replay, delete the damaged cassette and "
-                "record it again"
-            ) from error
+            raise InvalidResponseBody.from_error(self.config.name, self.client.base_url, error) from error
         choices = getattr(response, "choices", None)
         if not isinstance(choices, list) or not choices:
             raise ProviderError(f"model {self.config.name!r} returned a response without choices: {str(response)[:200]!r}")

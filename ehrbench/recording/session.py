@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import shlex
 from collections.abc import Sequence
@@ -169,7 +170,8 @@ def _prompts_and_redactor(case: LLMCase) -> tuple[list[Prompt], RequestRedactor]
         redactor.register(prompt.user, prompt.redacted_user)
     if prompts:
         schema = prompts[0].schema
-        redactor.seal_key = lambda: seal_key(case.prepared.real_rows(), schema)
+        # Cached, because replaying what is stored and recording the rest each load the cassette.
+        redactor.seal_key = functools.cache(lambda: seal_key(case.prepared.real_rows(), schema))
     return prompts, redactor
 
 
